@@ -1,0 +1,170 @@
+"""``python -m asdlib <command>``: the command-line entry points, each a thin call into the library.
+
+Commands: ``synth`` (generate the procedural dataset), ``index`` (count clips per type/ID/label),
+``download`` (real DCASE2020 data from Zenodo), ``train``, ``evaluate``, ``score`` (score your own wav files),
+``import-checkpoint`` (convert the authors' weights), ``run-series`` (execute the notebooks, as ``make run`` does).
+Heavy modules are imported inside each command so that ``--help`` answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from asdlib.synth import generate_dataset
+
+    summary = generate_dataset(args.out, size=args.size, machine_types=args.types, seed=args.seed,
+                               seconds=args.seconds, overwrite=args.overwrite, progress=not args.quiet)
+    print(_index_summary(args.out))
+    return 0 if summary is not None else 1
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    print(_index_summary(args.root, ground_truth=args.ground_truth, on_error=args.on_error))
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from asdlib.download import download
+
+    download(args.out, machines=args.machines, parts=args.parts, base_url=args.base_url,
+             dry_run=args.dry_run, progress=not args.quiet)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from asdlib.experiment import train_from_config
+
+    train_from_config(args.config, args.data, args.out, overrides=args.overrides, resume=not args.no_resume)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from asdlib.experiment import evaluate_run
+
+    evaluate_run(args.run_dir, data=args.data, checkpoint=args.checkpoint)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from asdlib.experiment import score_files
+
+    table = score_files(args.checkpoint, args.paths, machine_type=args.machine_type, machine_id=args.machine_id)
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"wrote {len(table)} scores to {args.out}", file=sys.stderr)
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_import_checkpoint(args: argparse.Namespace) -> int:
+    from asdlib.checkpoints import convert_checkpoint
+
+    out = convert_checkpoint(args.src, args.out, variant=args.variant, label_order=args.label_order,
+                             overwrite=args.overwrite)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_run_series(args: argparse.Namespace) -> int:
+    from asdlib.series import run_series
+
+    return run_series(data=args.data, build=args.build, size=args.size, only=args.only)
+
+
+def _index_summary(root, **kwargs) -> str:
+    """Counts per machine type × machine ID × split/label, as a printable table."""
+    from asdlib.data import index_dataset
+
+    df = index_dataset(root, **kwargs)
+    if df.empty:
+        return f"{root}: no clips found"
+    counts = df.groupby(["machine_type", "machine_id", "split", "label"]).size().unstack(["split", "label"])
+    counts = counts.fillna(0).astype(int)
+    counts.columns = [f"{s}/{lab}" for s, lab in counts.columns]
+    return f"{root}: {len(df)} clips, {df.machine_type.nunique()} machine types, " \
+           f"{df.groupby(['machine_type', 'machine_id']).ngroups} machine IDs\n{counts.to_string()}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m asdlib", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="generate the procedural DCASE2020-style dataset")
+    p.add_argument("--size", default="default", help="smoke | default | full (default: default)")
+    p.add_argument("--out", required=True, type=Path, help="output folder (DCASE layout: <type>/{train,test})")
+    p.add_argument("--types", default=None, help="comma-separated machine types (default: all six)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seconds", type=float, default=None, help="clip length (default: the size's)")
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset generated with other parameters")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("index", help="index a dataset folder and print counts per type/ID/label")
+    p.add_argument("root", type=Path, help="dataset root (official, merged or procedural layout)")
+    p.add_argument("--ground-truth", type=Path, default=None, help="evaluation ground-truth CSV")
+    p.add_argument("--on-error", choices=("raise", "skip"), default="raise")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("download", help="download DCASE2020 Task 2 data from Zenodo (md5-checked, resumable)")
+    p.add_argument("--machines", default="fan", help="comma-separated machine types, or 'all' (default: fan)")
+    p.add_argument("--parts", default="dev", help="comma-separated: dev, additional, eval (default: dev)")
+    p.add_argument("--out", type=Path, default=Path("data/dcase2020"), help="target folder (official layout)")
+    p.add_argument("--base-url", default="https://zenodo.org", help="Zenodo root (for mirrors and tests)")
+    p.add_argument("--dry-run", action="store_true", help="only list the files and their sizes")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("train", help="train a model from a YAML preset in configs/")
+    p.add_argument("--config", required=True, type=Path, help="e.g. configs/smoke.yaml")
+    p.add_argument("--data", required=True, type=Path, help="dataset root")
+    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, history, scores)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    p.add_argument("overrides", nargs="*", metavar="section.key=value", help="e.g. train.epochs=5")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score the test clips of a run and print AUC/pAUC/mAUC tables")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--data", type=Path, default=None, help="dataset root (default: the one the run used)")
+    p.add_argument("--checkpoint", default="best.pt", help="checkpoint file name in RUN_DIR (default: best.pt)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("score", help="anomaly scores for any wav files or folders")
+    p.add_argument("checkpoint", type=Path, help="an asdlib checkpoint (e.g. data/runs/NAME/best.pt)")
+    p.add_argument("paths", nargs="+", type=Path, help="wav files or folders")
+    p.add_argument("--machine-type", default=None, help="when the paths are not DCASE-style")
+    p.add_argument("--machine-id", type=int, default=None, help="when the paths are not DCASE-style")
+    p.add_argument("--out", type=Path, default=None, help="CSV file (default: standard output)")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("import-checkpoint", help="convert an original STgram-MFN / Noisy-ArcMix checkpoint")
+    p.add_argument("src", type=Path)
+    p.add_argument("--variant", required=True,
+                   help="stgram_mfn_paper | stgram_mfn | stsasgram_mfn | tastgram_mfn")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--label-order", default=None, help="class order of SRC (default: the variant's own)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_import_checkpoint)
+
+    p = sub.add_parser("run-series", help="execute the notebook series into BUILD (executed .ipynb + HTML)")
+    p.add_argument("--data", type=Path, default=Path("data/synth/default"))
+    p.add_argument("--build", type=Path, default=Path("build"))
+    p.add_argument("--size", default="default", help="dataset size the notebooks use (smoke for CI)")
+    p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 00,01")
+    p.set_defaults(func=cmd_run_series)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        if os.environ.get("ASD_DEBUG"):
+            raise
+        print(f"error: {err}\n(set ASD_DEBUG=1 for the full traceback)", file=sys.stderr)
+        return 2
