@@ -1,0 +1,209 @@
+"""Decode a dataset once into one on-disk array, then serve clips from it through mmap.
+
+Decoding the ~38k DCASE2020 wav files takes minutes; later epochs, runs and notebooks should not pay it again.
+:func:`build_cache` writes ``<cache_dir>/<key>.npy`` (every clip, ``(N, L)``, int16 by default), ``<key>.csv``
+(the index rows, same order) and ``<key>.json`` (sample rate, clip length, skipped files). The key hashes each
+file's path, size and modification time with ``sr``, ``L`` and the dtype, so adding, removing or editing a
+file gives a new key and a fresh build. Everything is written under temporary names and renamed at the end,
+the ``.json`` last, so an interrupted build never looks valid. :class:`WaveCache` opens the array with
+``mmap_mode="r"``: clips are paged in from disk on demand (file-backed pages, not the process's own memory),
+so memory stays flat however large the dataset. :class:`ClipDataset` serves ``(wave, class_index, row)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.lib.format import open_memmap, write_array_header_1_0
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from asdlib.audio import AudioError, DataError, check_on_error, load_audio
+
+DTYPES = ("int16", "float16", "float32")
+_INT16_SCALE = 32768.0  # soundfile's PCM_16 scale: 16-bit sources round-trip exactly
+_FORMAT_VERSION = 1
+
+
+def cache_key(index: pd.DataFrame, *, sr: int, num_samples: int, dtype: str) -> str:
+    """Hash of every file's ``(path, size, mtime_ns)``, in order, and the decoding settings."""
+    h = hashlib.sha256(json.dumps([_FORMAT_VERSION, sr, num_samples, dtype]).encode())
+    for path in index["path"]:
+        try:
+            st = os.stat(path)
+            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{path}\0missing\n".encode())
+    return h.hexdigest()[:24]
+
+
+def build_cache(index: pd.DataFrame, *, sr: int = 16000, seconds: float = 10.0,
+                cache_dir: str | Path = "data/cache", dtype: str = "int16", on_error: str = "raise",
+                progress: bool = True) -> WaveCache:
+    """Decode every clip of ``index`` into ``<cache_dir>/<key>.npy`` ``(N, L)`` once; reuse it afterwards.
+
+    With ``on_error="skip"`` undecodable files are left out of the cache (and its ``index``), listed in
+    ``cache.skipped`` and reported in a warning; with ``"raise"`` the first one raises :class:`AudioError`.
+    """
+    check_on_error(on_error)
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    if seconds is None or len(index) == 0 or "path" not in index:
+        raise ValueError("build_cache needs a fixed clip length (seconds) and a non-empty index with a "
+                         "'path' column")
+    num_samples = round(seconds * sr)
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    stem = Path(cache_dir) / cache_key(index, sr=sr, num_samples=num_samples, dtype=dtype)
+    if not all(stem.with_suffix(ext).is_file() for ext in (".npy", ".csv", ".json")):
+        _write(stem, index, sr=sr, seconds=seconds, dtype=dtype, on_error=on_error, progress=progress)
+    cache = WaveCache(stem.with_suffix(".npy"))
+    kept = index[~index["path"].isin({p for p, _ in cache.skipped})].reset_index(drop=True)
+    if kept["path"].tolist() == cache.index["path"].tolist():
+        cache.index = kept  # the caller's columns (e.g. class_index in another label order)
+    if cache.skipped:
+        warnings.warn(f"the cache left out {len(cache.skipped)} undecodable file(s), listed in "
+                      f"cache.skipped; first: {cache.skipped[0][1]}", stacklevel=2)
+    return cache
+
+
+def _write(stem: Path, index: pd.DataFrame, *, sr: int, seconds: float, dtype: str, on_error: str,
+           progress: bool) -> None:
+    """Decode into temporary files, then rename them into place; the ``.json`` last marks completion."""
+    tmp = {ext: stem.with_name(f"{stem.name}.tmp{os.getpid()}{ext}") for ext in (".npy", ".csv", ".json")}
+    try:
+        kept, skipped = _decode_all(tmp[".npy"], index["path"].tolist(), sr=sr, seconds=seconds, dtype=dtype,
+                                    on_error=on_error, progress=progress)
+        index.iloc[kept].to_csv(tmp[".csv"], index=False)
+        meta = {"sample_rate": sr, "num_samples": round(seconds * sr), "dtype": dtype, "skipped": skipped}
+        tmp[".json"].write_text(json.dumps(meta, indent=1))
+        for ext in (".npy", ".csv", ".json"):
+            os.replace(tmp[ext], stem.with_suffix(ext))
+    finally:
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
+
+
+def _decode_all(path: Path, paths: list[str], *, sr: int, seconds: float, dtype: str, on_error: str,
+                progress: bool) -> tuple[list[int], list[tuple[str, str]]]:
+    """Decode ``paths`` into a new ``.npy`` at ``path``: ``-> (kept positions, skipped (path, reason))``."""
+    out = open_memmap(path, mode="w+", dtype=dtype, shape=(len(paths), round(seconds * sr)))  # (N, L)
+    kept, skipped = [], []
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always")
+        for i, p in enumerate(tqdm(paths, desc="decoding clips", unit="clip", disable=not progress)):
+            try:
+                wave = load_audio(p, sr=sr, seconds=seconds)
+            except AudioError as e:
+                if on_error == "raise":
+                    raise
+                skipped.append((p, str(e)))
+                continue
+            out[len(kept)] = _encode(wave, dtype)
+            kept.append(i)
+    out.flush()
+    del out
+    if not kept:
+        raise AudioError(f"none of the {len(paths)} files could be decoded; first: {skipped[0][1]}")
+    if skipped:
+        _shrink_npy(path, len(kept))
+    if notes:
+        warnings.warn(f"{len(notes)} warning(s) while decoding; first: {notes[0].message}", stacklevel=4)
+    return kept, skipped
+
+
+def _shrink_npy(path: Path, rows: int) -> None:
+    """Cut a ``.npy`` to its first ``rows`` rows in place (numpy leaves room in the header for this)."""
+    arr = np.load(path, mmap_mode="r")
+    shape, dtype, offset = (rows, *arr.shape[1:]), arr.dtype, arr.offset
+    del arr
+    header = io.BytesIO()
+    write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                                    "shape": shape})
+    if header.tell() != offset:
+        raise RuntimeError(f"cannot rewrite the header of {path} in place; upgrade numpy")
+    with open(path, "r+b") as f:
+        f.write(header.getvalue())
+        f.truncate(offset + rows * int(np.prod(shape[1:])) * dtype.itemsize)
+
+
+def _encode(wave: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "int16":
+        return np.clip(np.round(wave * _INT16_SCALE), -32768, 32767).astype(np.int16)
+    return wave.astype(dtype)
+
+
+def _decode(stored: np.ndarray) -> np.ndarray:
+    out = stored.astype(np.float32)
+    if stored.dtype == np.int16:
+        out /= _INT16_SCALE
+    return out
+
+
+class WaveCache:
+    """A decoded dataset on disk: row ``i`` of :attr:`index` is clip ``i`` of the ``(N, L)`` array."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).with_suffix(".npy")
+        parts = [self.path.with_suffix(ext) for ext in (".npy", ".csv", ".json")]
+        if not all(p.is_file() for p in parts):
+            raise DataError(f"{self.path} is not a complete waveform cache; build one with "
+                            "build_cache(index_dataset(root))")
+        meta = json.loads(parts[2].read_text())
+        self.sample_rate: int = meta["sample_rate"]
+        self.num_samples: int = meta["num_samples"]
+        self.skipped: list[tuple[str, str]] = [tuple(s) for s in meta["skipped"]]
+        self.index: pd.DataFrame = pd.read_csv(parts[1], keep_default_na=False)
+        self._array = None
+        if self.array.shape != (len(self.index), self.num_samples):
+            raise DataError(f"{self.path} does not match its index {parts[1]}; delete both and rebuild")
+
+    @property
+    def array(self) -> np.ndarray:
+        """The raw ``(N, L)`` stored array, opened read-only with mmap on first use in each process."""
+        if self._array is None:
+            self._array = np.load(self.path, mmap_mode="r")
+        return self._array
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_array": None}  # workers re-open the mmap; never pickle the data
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def wave(self, i: int) -> np.ndarray:
+        """Clip ``i`` as float32 in [-1, 1]: ``-> (L,)``."""
+        return _decode(self.array[i])
+
+    def waves(self, rows) -> np.ndarray:
+        """Clips ``rows`` as float32: ``-> (n, L)``."""
+        return _decode(self.array[np.asarray(rows, dtype=np.int64)])
+
+    def __repr__(self) -> str:
+        return f"WaveCache({str(self.path)!r}, clips={len(self)}, sample_rate={self.sample_rate}, " \
+               f"num_samples={self.num_samples})"
+
+
+class ClipDataset(Dataset):
+    """``(wave (L,) float32, class_index int, row int)`` for the cache rows ``rows`` (default: all)."""
+
+    def __init__(self, cache: WaveCache, rows=None):
+        self.cache = cache
+        rows = np.arange(len(cache)) if rows is None else np.asarray(rows)
+        self.rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+        if len(self.rows) and (self.rows.min() < 0 or self.rows.max() >= len(cache)):
+            raise IndexError(f"rows must lie in [0, {len(cache)}) for this cache")
+        self.labels = cache.index["class_index"].to_numpy(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        row = int(self.rows[i])
+        return torch.from_numpy(self.cache.wave(row)), int(self.labels[row]), row
