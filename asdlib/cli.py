@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
+    except (OSError, ValueError, RuntimeError) as err:
         if os.environ.get("ASD_DEBUG"):
             raise
         print(f"error: {err}\n(set ASD_DEBUG=1 for the full traceback)", file=sys.stderr)

@@ -52,7 +52,7 @@ class TrainConfig:
 
     epochs: int = 300
     batch_size: int = 64
-    optimizer: str = "adamw"  # "adam" | "adamw"
+    optimizer: str = "adamw"  # "adam" | "adamw" | "sgd" (momentum 0.9; not in the papers)
     lr: float = 1e-4
     weight_decay: float = 0.01
     t_max: int | str = 300  # cosine period in epochs, or "iters_per_epoch" (STgram-MFN paper-era quirk)
@@ -114,7 +114,7 @@ class RunConfig:
     def validate(self, source: str = "config") -> None:
         """Check values that types alone cannot (choices, ranges)."""
         t = self.train
-        _choice(source, "train.optimizer", t.optimizer, ("adam", "adamw"))
+        _choice(source, "train.optimizer", t.optimizer, ("adam", "adamw", "sgd"))
         _choice(source, "train.selection", t.selection, ("val_loss", "peek_test_auc"))
         _choice(source, "train.amp", t.amp, ("auto", "off", "bf16", "fp16"))
         _choice(source, "loss.name", self.loss.name, ("ce", "arcface", "arcmix", "noisy_arcmix"))

@@ -1,0 +1,207 @@
+"""Experiments from a config: index → cache → honest split → train → score → tables (the CLI and notebooks' glue).
+
+A run folder holds everything about one training run: ``config.yaml`` (the resolved :class:`RunConfig`),
+``run.json`` (data root, split sizes), ``last.pt`` / ``best.pt`` checkpoints, ``history.csv``, and after
+evaluation ``scores.csv``, ``results.csv`` (per ID), ``summary.csv`` (per type + Average) and the official
+``anomaly_score_<type>_id_XX.csv`` files under ``scores/``.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
+
+from asdlib.cache import ClipDataset, build_cache
+from asdlib.checkpoints import load_checkpoint, load_model
+from asdlib.config import RunConfig, to_plain
+from asdlib.data import index_dataset, load_audio
+from asdlib.metrics import per_id_table, summary_table, to_markdown, write_score_files
+from asdlib.models import build_model
+from asdlib.scoring import SCORES
+from asdlib.train import fit, pick_device
+
+
+def split_train_val(index: pd.DataFrame, *, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers of the normal training clips, split per machine ID: ``fraction`` held out for validation.
+
+    Stratified so every ID keeps at least one training clip and (when it has ≥ 2 clips) one validation clip.
+    """
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for _, rows in index.groupby("class_index").groups.items():
+        rows = rng.permutation(np.asarray(rows))
+        n_val = min(len(rows) - 1, max(1, round(fraction * len(rows)))) if fraction > 0 else 0
+        val.extend(rows[:n_val])
+        train.extend(rows[n_val:])
+    return np.sort(np.array(train, dtype=int)), np.sort(np.array(val, dtype=int))
+
+
+def make_loader(cache, rows, *, batch_size: int, shuffle: bool = False, seed: int = 0, num_workers: int = 0,
+                drop_last: bool = False, device: torch.device | None = None, distributed: bool = False) -> DataLoader:
+    """A DataLoader over ``rows`` of a waveform cache; items are ``(wave (L,), class_index, row)``.
+
+    ``distributed``: each process of a ``torchrun`` job gets its own shard (``batch_size`` is per process).
+    """
+    dataset, pin = ClipDataset(cache, rows), device is not None and device.type == "cuda"
+    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last) if distributed else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      drop_last=drop_last, num_workers=num_workers, pin_memory=pin,
+                      persistent_workers=num_workers > 0,
+                      generator=torch.Generator().manual_seed(seed) if shuffle and sampler is None else None)
+
+
+def prepare_data(data: str | Path, cfg: RunConfig, *, progress: bool = True):
+    """Index the dataset and decode it once into the cache; returns ``(cache, train_rows, val_rows, test_rows)``."""
+    index = index_dataset(data, machine_types=cfg.data.machine_types or None)
+    usable = index[(index.split == "train") | (index.label != "unknown")].reset_index(drop=True)
+    cache = build_cache(usable, sr=cfg.data.sample_rate, seconds=cfg.data.seconds, cache_dir=cfg.data.cache_dir,
+                        dtype=cfg.data.cache_dtype, progress=progress)
+    ci = cache.index
+    train_pool = ci[(ci.split == "train") & (ci.label == "normal")]
+    train_rows, val_rows = split_train_val(train_pool, fraction=cfg.train.val_fraction, seed=cfg.train.seed)
+    test_rows = np.flatnonzero(((ci.split == "test") & (ci.label != "unknown")).to_numpy())
+    return cache, train_rows, val_rows, test_rows
+
+
+def train_from_config(config: str | Path | RunConfig, data: str | Path, out: str | Path, *,
+                      overrides: list[str] | tuple[str, ...] = (), resume: bool = True, progress: bool = True,
+                      on_epoch=None) -> dict:
+    """Train one run as the config says; returns ``{"run_dir", "history", "config"}``."""
+    cfg = config if isinstance(config, RunConfig) else RunConfig.from_yaml(config, overrides)
+    out = Path(out)
+    _check_run_dir(out, cfg, resume)
+    device = pick_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    cache, train_rows, val_rows, test_rows = prepare_data(data, cfg, progress=progress)
+    t = cfg.train
+    train_loader = make_loader(cache, train_rows, batch_size=t.batch_size, shuffle=True, seed=t.seed,
+                               num_workers=t.num_workers, drop_last=t.drop_last, device=device,
+                               distributed=dist.is_initialized())
+    val_loader = make_loader(cache, val_rows, batch_size=t.batch_size, device=device)
+    torch.manual_seed(t.seed)
+    model = build_model(cfg.model.name, seconds=cfg.data.seconds, head="softmax" if cfg.loss.name == "ce" else
+                        "arcface", m=cfg.model.m, s=cfg.model.s, sub=cfg.model.sub)
+    select_fn = None
+    if t.selection == "peek_test_auc":
+        warnings.warn("train.selection=peek_test_auc picks the checkpoint on the TEST set (as the original "
+                      "STgram-MFN code did): its AUC is optimistic and not a fair result", stacklevel=2)
+        select_fn = _test_auc_fn(cache, test_rows, device, t.batch_size)
+    (out / "run.json").write_text(json.dumps({"data": str(Path(data).resolve()), "train_clips": len(train_rows),
+                                              "val_clips": len(val_rows), "test_clips": len(test_rows)}, indent=1))
+    history = fit(model, train_loader, val_loader, run_config=to_plain(cfg), out_dir=out, device=device,
+                  resume=resume, progress=progress, select_fn=select_fn, on_epoch=on_epoch)
+    return {"run_dir": out, "history": history, "config": cfg}
+
+
+def _check_run_dir(out: Path, cfg: RunConfig, resume: bool) -> None:
+    """Never mix two different runs in one folder: resume only with the same config (more epochs are fine)."""
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / "config.yaml"
+    if saved.exists() and (out / "last.pt").exists():
+        if not resume:
+            raise FileExistsError(f"{out} already holds a run; choose another --out or delete {out}")
+        if RunConfig.from_yaml(saved).replace(train={"epochs": cfg.train.epochs}) != cfg:
+            raise ValueError(f"{out} holds a run with a different config ({saved}); choose another --out")
+    cfg.to_yaml(saved)
+
+
+def _test_auc_fn(cache, test_rows, device, batch_size):
+    def mean_auc_pauc(model) -> float:
+        summary = summary_table(per_id_table(score_dataset(model, cache, test_rows, device=device,
+                                                           batch_size=batch_size, progress=False)))
+        avg = summary[summary.machine_type == "Average"].iloc[0]
+        return float(avg.auc + avg.pauc)
+    return mean_auc_pauc
+
+
+@torch.inference_mode()
+def score_dataset(model, cache, rows, *, device: torch.device | None = None, batch_size: int = 64,
+                  progress: bool = True, return_embeddings: bool = False):
+    """Anomaly scores of ``rows`` of a cache: a DataFrame with the index columns plus one column per score.
+
+    ``score`` is the original (ArcFace CE with the margin on the true ID); ``margin_free`` and
+    ``cosine_distance`` are the alternatives of :mod:`asdlib.scoring`; ``angle`` is θ to the class centre in
+    degrees. With ``return_embeddings`` also returns the ``(N, D)`` embeddings.
+    """
+    from tqdm.auto import tqdm
+
+    device = device or next(model.parameters()).device
+    model.to(device).eval()
+    out, embeddings = {name: [] for name in SCORES}, []
+    for wave, labels, _ in tqdm(make_loader(cache, rows, batch_size=batch_size), desc="scoring", disable=not
+                                progress, leave=False):
+        wave, labels = wave.to(device), labels.to(device)
+        logits, embedding = model(wave, labels)
+        cosine = model.head.cosine(embedding)
+        for name, fn in SCORES.items():
+            out[name].append(fn(logits=logits, cosine=cosine, labels=labels).float().cpu())
+        embeddings.append(embedding.float().cpu())
+    table = cache.index.iloc[np.asarray(rows)].reset_index(drop=True).copy()
+    for name, values in out.items():
+        table[name] = torch.cat(values).numpy() if values else []
+    table["score"] = table["arcface_ce"]
+    table["angle"] = np.degrees(np.arccos(np.clip(1 - table["cosine_distance"], -1, 1)))
+    emb = torch.cat(embeddings).numpy() if embeddings else np.zeros((0, 0))
+    return (table, emb) if return_embeddings else table
+
+
+def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, checkpoint: str = "best.pt",
+                 score: str = "score", quiet: bool = False) -> dict:
+    """Score the labelled test clips with a run's checkpoint, write the tables and score files, print them."""
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / checkpoint
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"{ckpt_path} not found: train first (python -m asdlib train ... --out {run_dir})")
+    cfg = RunConfig.from_dict(load_checkpoint(ckpt_path)["run_config"], source=str(ckpt_path))
+    data = data or json.loads((run_dir / "run.json").read_text())["data"]
+    device = pick_device(cfg.train.device)
+    model = load_model(ckpt_path, map_location=device)
+    cache, _, _, test_rows = prepare_data(data, cfg, progress=not quiet)
+    scores = score_dataset(model, cache, test_rows, device=device, batch_size=cfg.train.batch_size,
+                           progress=not quiet)
+    per_id = per_id_table(scores.assign(score=scores[score]))
+    summary = summary_table(per_id)
+    scores.to_csv(run_dir / "scores.csv", index=False)
+    per_id.to_csv(run_dir / "results.csv", index=False)
+    summary.to_csv(run_dir / "summary.csv", index=False)
+    write_score_files(scores, run_dir / "scores", overwrite=True)
+    if not quiet:
+        print(f"{run_dir}: {len(scores)} test clips, checkpoint {checkpoint}\n")
+        print(to_markdown(summary))
+    return {"scores": scores, "per_id": per_id, "summary": summary}
+
+
+def score_files(checkpoint: str | Path, paths, *, machine_type: str | None = None,
+                machine_id: int | None = None, batch_size: int = 16) -> pd.DataFrame:
+    """Score any wav files or folders with a checkpoint: ``path, machine_type, machine_id, score`` per file."""
+    from asdlib.dcase import canonical_type, label_map, parse_clip_name
+
+    model = load_model(checkpoint)
+    seconds = model.config["seconds"]
+    files = [f for p in map(Path, paths) for f in (sorted(p.rglob("*.wav")) if p.is_dir() else [p])]
+    if not files:
+        raise FileNotFoundError(f"no .wav files found in {', '.join(map(str, paths))}")
+    rows = []
+    for f in files:
+        mtype = machine_type or f.parent.parent.name
+        mid = machine_id if machine_id is not None else parse_clip_name(f.name).machine_id
+        rows.append((str(f), canonical_type(mtype), mid))
+    table = pd.DataFrame(rows, columns=["path", "machine_type", "machine_id"])
+    labels = torch.tensor([label_map()[(t, i)] for t, i in zip(table.machine_type, table.machine_id)])
+    scores = []
+    with torch.inference_mode():
+        model.eval()
+        for start in range(0, len(table), batch_size):
+            wave = torch.from_numpy(np.stack([load_audio(p, seconds=seconds) for p in
+                                              table.path[start:start + batch_size]]))
+            logits, _ = model(wave, labels[start:start + batch_size])
+            scores.append(SCORES["arcface_ce"](logits=logits, cosine=None, labels=labels[start:start + batch_size]))
+    table["score"] = torch.cat(scores).numpy()
+    return table
