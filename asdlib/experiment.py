@@ -71,8 +71,12 @@ def prepare_data(data: str | Path, cfg: RunConfig, *, progress: bool = True):
 
 def train_from_config(config: str | Path | RunConfig, data: str | Path, out: str | Path, *,
                       overrides: list[str] | tuple[str, ...] = (), resume: bool = True, progress: bool = True,
-                      on_epoch=None) -> dict:
-    """Train one run as the config says; returns ``{"run_dir", "history", "config"}``."""
+                      track_test: bool = False, on_epoch=None) -> dict:
+    """Train one run as the config says; returns ``{"run_dir", "history", "config"}``.
+
+    ``track_test`` records the test AUC/pAUC in the history every ``train.select_every`` epochs *without*
+    using it, so a notebook can measure what picking the checkpoint on the test set would have reported.
+    """
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_yaml(config, overrides)
     out = Path(out)
     _check_run_dir(out, cfg, resume)
@@ -88,15 +92,15 @@ def train_from_config(config: str | Path | RunConfig, data: str | Path, out: str
     torch.manual_seed(t.seed)
     model = build_model(cfg.model.name, seconds=cfg.data.seconds, head="softmax" if cfg.loss.name == "ce" else
                         "arcface", m=cfg.model.m, s=cfg.model.s, sub=cfg.model.sub)
-    select_fn = None
     if t.selection == "peek_test_auc":
         warnings.warn("train.selection=peek_test_auc picks the checkpoint on the TEST set (as the original "
                       "STgram-MFN code did): its AUC is optimistic and not a fair result", stacklevel=2)
-        select_fn = _test_auc_fn(cache, test_rows, device, t.batch_size)
+    peek = t.selection == "peek_test_auc" or track_test
+    monitor_fn = _test_metrics_fn(cache, test_rows, device, t.batch_size) if peek else None
     (out / "run.json").write_text(json.dumps({"data": str(Path(data).resolve()), "train_clips": len(train_rows),
                                               "val_clips": len(val_rows), "test_clips": len(test_rows)}, indent=1))
     history = fit(model, train_loader, val_loader, run_config=to_plain(cfg), out_dir=out, device=device,
-                  resume=resume, progress=progress, select_fn=select_fn, on_epoch=on_epoch)
+                  resume=resume, progress=progress, monitor_fn=monitor_fn, on_epoch=on_epoch)
     return {"run_dir": out, "history": history, "config": cfg}
 
 
@@ -112,13 +116,14 @@ def _check_run_dir(out: Path, cfg: RunConfig, resume: bool) -> None:
     cfg.to_yaml(saved)
 
 
-def _test_auc_fn(cache, test_rows, device, batch_size):
-    def mean_auc_pauc(model) -> float:
+def _test_metrics_fn(cache, test_rows, device, batch_size):
+    """``model -> {"test_auc", "test_pauc", "test_auc_pauc"}``: the DCASE averages on the labelled test clips."""
+    def test_metrics(model) -> dict:
         summary = summary_table(per_id_table(score_dataset(model, cache, test_rows, device=device,
                                                            batch_size=batch_size, progress=False)))
         avg = summary[summary.machine_type == "Average"].iloc[0]
-        return float(avg.auc + avg.pauc)
-    return mean_auc_pauc
+        return {"test_auc": float(avg.auc), "test_pauc": float(avg.pauc), "test_auc_pauc": float(avg.auc + avg.pauc)}
+    return test_metrics
 
 
 @torch.inference_mode()

@@ -121,13 +121,14 @@ def validation_loss(model: nn.Module, loader, *, device: torch.device) -> float:
 
 def fit(model: nn.Module, train_loader, val_loader, *, run_config: dict, out_dir: str | Path,
         device: torch.device | None = None, resume: bool = True, progress: bool = True,
-        select_fn: Callable[[nn.Module], float] | None = None, on_epoch: Callable[[dict], None] | None = None,
+        monitor_fn: Callable[[nn.Module], dict] | None = None, on_epoch: Callable[[dict], None] | None = None,
         ) -> list[dict]:
     """Train ``model`` as ``run_config`` (``asdlib.config.to_plain(RunConfig)``) says; returns per-epoch history.
 
     Writes ``out_dir/last.pt`` (resume point), ``out_dir/best.pt`` (selected model) and ``history.csv/json``.
-    ``select_fn(model) -> score`` replaces the validation loss for selection (higher is better; the "peek at
-    the test set" option); ``on_epoch(row)`` is called after each epoch (e.g. a live plot in a notebook).
+    ``monitor_fn(model) -> dict`` adds metrics to the history (e.g. test AUC, every ``select_every`` epochs);
+    with ``train.selection = "peek_test_auc"`` its ``"test_auc_pauc"`` picks the checkpoint instead of the
+    validation loss (the original STgram-MFN's leak). ``on_epoch(row)`` runs after each epoch (live plots).
     """
     cfg, alpha = run_config["train"], run_config["loss"]["alpha"]
     out_dir, device = Path(out_dir), device or pick_device(cfg["device"])
@@ -149,10 +150,10 @@ def fit(model: nn.Module, train_loader, val_loader, *, run_config: dict, out_dir
         stats = train_epoch(criterion, train_loader, optimizer, device=device, alpha=alpha, rng=rng, dtype=dtype,
                             scaler=scaler, progress=progress and rank0, desc=f"epoch {epoch + 1}/{cfg['epochs']}")
         row = {"epoch": epoch + 1, "lr": lr, **stats, "val_loss": validation_loss(model, val_loader, device=device)}
-        if select_fn is not None and (epoch + 1) % cfg["select_every"] == 0:
-            row["select_score"] = select_fn(model)
+        if monitor_fn is not None and (epoch + 1) % cfg["select_every"] == 0:
+            row.update(monitor_fn(model))
         history.append(row)
-        best = _maybe_save_best(out_dir, model, row, best, run_config, rank0)
+        best = _maybe_save_best(out_dir, model, row, best, run_config, rank0, peek=cfg["selection"] != "val_loss")
         if rank0:
             _save_last(out_dir, model, optimizer, epoch + 1, history, best, run_config)
             _write_history(out_dir, history)
@@ -189,9 +190,9 @@ def _seed_epoch(loader, seed: int, epoch: int) -> None:
 
 
 def _maybe_save_best(out_dir: Path, model: nn.Module, row: dict, best: dict | None, run_config: dict,
-                     rank0: bool) -> dict | None:
-    """Selection: highest ``select_score`` if present (peeking), else lowest validation loss (honest)."""
-    key, sign = ("select_score", 1.0) if "select_score" in row else ("val_loss", -1.0)
+                     rank0: bool, *, peek: bool = False) -> dict | None:
+    """Selection: lowest validation loss (honest), or highest test AUC + pAUC when peeking."""
+    key, sign = ("test_auc_pauc", 1.0) if peek else ("val_loss", -1.0)
     if key not in row or not math.isfinite(row[key]):
         return best
     if best is None or sign * row[key] > sign * best["value"]:

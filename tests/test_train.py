@@ -109,7 +109,15 @@ def test_peeking_selection_is_named_and_warned(tmp_path):
     with pytest.warns(UserWarning, match="TEST set"):
         train_from_config(cfg, root, tmp_path / "peek", progress=False)
     best = load_checkpoint(tmp_path / "peek" / "best.pt")
-    assert best["selected"]["metric"] == "select_score"
+    assert best["selected"]["metric"] == "test_auc_pauc"
+
+
+def test_tracking_test_auc_records_it_without_using_it(tmp_path):
+    root = write_tiny_dataset(tmp_path / "data")
+    result = train_from_config(tiny_config(tmp_path, epochs=2), root, tmp_path / "run", progress=False,
+                               track_test=True)
+    assert all(0.0 <= row["test_auc"] <= 1.0 for row in result["history"])
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["selected"]["metric"] == "val_loss"
 
 
 def test_run_folder_with_another_config_is_refused(tmp_path):
