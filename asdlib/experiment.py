@@ -21,9 +21,10 @@ from asdlib.cache import ClipDataset, build_cache
 from asdlib.checkpoints import load_checkpoint, load_model
 from asdlib.config import RunConfig, to_plain
 from asdlib.data import index_dataset, load_audio
+from asdlib.dcase import canonical_type, label_map, parse_clip_name
 from asdlib.metrics import per_id_table, summary_table, to_markdown, write_score_files
 from asdlib.models import build_model
-from asdlib.scoring import SCORES
+from asdlib.scoring import SCORES, anomaly_score
 from asdlib.train import fit, pick_device
 
 
@@ -185,28 +186,34 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, checkpo
 
 def score_files(checkpoint: str | Path, paths, *, machine_type: str | None = None,
                 machine_id: int | None = None, batch_size: int = 16) -> pd.DataFrame:
-    """Score any wav files or folders with a checkpoint: ``path, machine_type, machine_id, score`` per file."""
-    from asdlib.dcase import canonical_type, label_map, parse_clip_name
+    """Score any wav files or folders with a checkpoint: ``path, machine_type, machine_id, score`` per file.
 
+    Files may have any sample rate, channels and length (``load_audio`` resamples, mixes down, pads or trims, and
+    warns). The machine type and ID come from DCASE-style paths (``fan/test/normal_id_00_…wav``) unless given.
+    """
     model = load_model(checkpoint)
-    seconds = model.config["seconds"]
     files = [f for p in map(Path, paths) for f in (sorted(p.rglob("*.wav")) if p.is_dir() else [p])]
     if not files:
         raise FileNotFoundError(f"no .wav files found in {', '.join(map(str, paths))}")
-    rows = []
-    for f in files:
-        mtype = machine_type or f.parent.parent.name
-        mid = machine_id if machine_id is not None else parse_clip_name(f.name).machine_id
-        rows.append((str(f), canonical_type(mtype), mid))
-    table = pd.DataFrame(rows, columns=["path", "machine_type", "machine_id"])
-    labels = torch.tensor([label_map()[(t, i)] for t, i in zip(table.machine_type, table.machine_id)])
+    table = pd.DataFrame([(str(f), *_machine_of(f, machine_type, machine_id)) for f in files],
+                         columns=["path", "machine_type", "machine_id", "class_index"])
     scores = []
     with torch.inference_mode():
-        model.eval()
         for start in range(0, len(table), batch_size):
-            wave = torch.from_numpy(np.stack([load_audio(p, seconds=seconds) for p in
-                                              table.path[start:start + batch_size]]))
-            logits, _ = model(wave, labels[start:start + batch_size])
-            scores.append(SCORES["arcface_ce"](logits=logits, cosine=None, labels=labels[start:start + batch_size]))
-    table["score"] = torch.cat(scores).numpy()
-    return table
+            batch = table.iloc[start:start + batch_size]
+            wave = torch.from_numpy(np.stack([load_audio(p, seconds=model.config["seconds"]) for p in batch.path]))
+            labels = torch.as_tensor(batch.class_index.to_numpy())
+            logits, _ = model(wave, labels)
+            scores.append(anomaly_score(logits, labels))
+    return table.drop(columns="class_index").assign(score=torch.cat(scores).numpy())
+
+
+def _machine_of(path: Path, machine_type: str | None, machine_id: int | None) -> tuple[str, int, int]:
+    """``(machine_type, machine_id, class_index)`` of a file, from the arguments or its DCASE-style path."""
+    try:
+        mtype = canonical_type(machine_type or path.parent.parent.name)
+        mid = machine_id if machine_id is not None else parse_clip_name(path.name).machine_id
+        return mtype, mid, label_map()[(mtype, mid)]
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"{path}: cannot tell which machine it is ({err}); pass --machine-type and "
+                         "--machine-id (machine_type=/machine_id= in Python) with one of the 41 known IDs") from None

@@ -208,7 +208,7 @@ def test_memory_stays_flat(tmp_path: Path):
     dataset = ClipDataset(cache)
     before = _rss_anon()
     total = 0.0
-    for epoch in range(2):
+    for _epoch in range(2):
         for wave, _, _ in dataset:
             total += float(wave[0])
     grown = _rss_anon() - before

@@ -15,9 +15,9 @@ import torch
 
 from asdlib.checkpoints import load_checkpoint
 from asdlib.config import RunConfig
-from asdlib.experiment import make_loader, prepare_data, split_train_val, train_from_config
+from asdlib.experiment import prepare_data, split_train_val, train_from_config
 from asdlib.models import build_model
-from asdlib.train import fit, lr_at
+from asdlib.train import lr_at
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,7 @@ def test_prepare_data_holds_out_train_clips_and_keeps_test_apart(tmp_path):
 def test_resumed_run_reproduces_uninterrupted_weights_exactly(tmp_path):
     root = write_tiny_dataset(tmp_path / "data")
     cfg = tiny_config(tmp_path, epochs=2)
-    full = train_from_config(cfg, root, tmp_path / "full", progress=False)
+    train_from_config(cfg, root, tmp_path / "full", progress=False)
     first = train_from_config(cfg.replace(train={"epochs": 1}), root, tmp_path / "part", progress=False)
     assert len(first["history"]) == 1
     # "interrupted" after epoch 1: continue the same folder up to epoch 2
