@@ -52,8 +52,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from asdlib.experiment import score_files
 
-    table = score_files(args.checkpoint, args.paths, machine_type=args.machine_type, machine_id=args.machine_id)
+    table = score_files(args.checkpoint, args.paths, machine_type=args.machine_type, machine_id=args.machine_id,
+                        progress=args.out is not None)
     if args.out:
+        if args.out.exists() and not args.overwrite:
+            raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
         table.to_csv(args.out, index=False)
         print(f"wrote {len(table)} scores to {args.out}", file=sys.stderr)
     else:
@@ -139,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--machine-type", default=None, help="when the paths are not DCASE-style")
     p.add_argument("--machine-id", type=int, default=None, help="when the paths are not DCASE-style")
     p.add_argument("--out", type=Path, default=None, help="CSV file (default: standard output)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("import-checkpoint", help="convert an original STgram-MFN / Noisy-ArcMix checkpoint")

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
-from asdlib.cache import ClipDataset, build_cache
+from asdlib.cache import ClipBatchDataset, EpochBatchSampler, build_cache
 from asdlib.checkpoints import load_checkpoint, load_model
 from asdlib.config import RunConfig, to_plain
 from asdlib.data import index_dataset, load_audio
@@ -45,16 +45,22 @@ def split_train_val(index: pd.DataFrame, *, fraction: float, seed: int) -> tuple
 
 def make_loader(cache, rows, *, batch_size: int, shuffle: bool = False, seed: int = 0, num_workers: int = 0,
                 drop_last: bool = False, device: torch.device | None = None, distributed: bool = False) -> DataLoader:
-    """A DataLoader over ``rows`` of a waveform cache; items are ``(wave (L,), class_index, row)``.
+    """A DataLoader over ``rows`` of a waveform cache yielding ``(wave (B, L), class_index (B,), row (B,))``.
 
-    ``distributed``: each process of a ``torchrun`` job gets its own shard (``batch_size`` is per process).
+    Each batch is one read from the cache (:class:`~asdlib.cache.ClipBatchDataset`), yet the batches are
+    exactly those of a per-item ``DataLoader(ClipDataset(cache, rows), batch_size, shuffle, generator=
+    torch.Generator().manual_seed(seed))``. Pinned memory on CUDA. ``distributed``: each process of a
+    ``torchrun`` job gets its own shard (``batch_size`` is per process).
     """
-    dataset, pin = ClipDataset(cache, rows), device is not None and device.type == "cuda"
-    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last) if distributed else None
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      drop_last=drop_last, num_workers=num_workers, pin_memory=pin,
-                      persistent_workers=num_workers > 0,
-                      generator=torch.Generator().manual_seed(seed) if shuffle and sampler is None else None)
+    dataset = ClipBatchDataset(cache, rows)
+    generator = torch.Generator().manual_seed(seed) if shuffle and not distributed else None
+    if distributed:
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    else:
+        sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    return DataLoader(dataset, sampler=EpochBatchSampler(sampler, batch_size, drop_last), batch_size=None,
+                      num_workers=num_workers, pin_memory=device is not None and device.type == "cuda",
+                      persistent_workers=num_workers > 0, generator=generator)
 
 
 def prepare_data(data: str | Path, cfg: RunConfig, *, progress: bool = True):
@@ -185,13 +191,18 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, checkpo
 
 
 def score_files(checkpoint: str | Path, paths, *, machine_type: str | None = None,
-                machine_id: int | None = None, batch_size: int = 16) -> pd.DataFrame:
+                machine_id: int | None = None, batch_size: int = 16, device: torch.device | None = None,
+                progress: bool = True) -> pd.DataFrame:
     """Score any wav files or folders with a checkpoint: ``path, machine_type, machine_id, score`` per file.
 
     Files may have any sample rate, channels and length (``load_audio`` resamples, mixes down, pads or trims, and
     warns). The machine type and ID come from DCASE-style paths (``fan/test/normal_id_00_…wav``) unless given.
     """
-    model = load_model(checkpoint)
+    from tqdm.auto import tqdm
+
+    device = device or pick_device()
+    model = load_model(checkpoint, map_location=device)
+    seconds, sr = model.config["seconds"], model.config["sample_rate"]
     files = [f for p in map(Path, paths) for f in (sorted(p.rglob("*.wav")) if p.is_dir() else [p])]
     if not files:
         raise FileNotFoundError(f"no .wav files found in {', '.join(map(str, paths))}")
@@ -199,12 +210,12 @@ def score_files(checkpoint: str | Path, paths, *, machine_type: str | None = Non
                          columns=["path", "machine_type", "machine_id", "class_index"])
     scores = []
     with torch.inference_mode():
-        for start in range(0, len(table), batch_size):
+        for start in tqdm(range(0, len(table), batch_size), desc="scoring", disable=not progress, leave=False):
             batch = table.iloc[start:start + batch_size]
-            wave = torch.from_numpy(np.stack([load_audio(p, seconds=model.config["seconds"]) for p in batch.path]))
-            labels = torch.as_tensor(batch.class_index.to_numpy())
-            logits, _ = model(wave, labels)
-            scores.append(anomaly_score(logits, labels))
+            wave = torch.from_numpy(np.stack([load_audio(p, sr=sr, seconds=seconds) for p in batch.path]))
+            labels = torch.tensor(batch.class_index.to_numpy(), device=device)
+            logits, _ = model(wave.to(device), labels)
+            scores.append(anomaly_score(logits, labels).float().cpu())
     return table.drop(columns="class_index").assign(score=torch.cat(scores).numpy())
 
 

@@ -117,11 +117,22 @@ def ensure_run(name: str, *, data: str | Path | None = None, retrain: bool = Fal
     from asdlib.experiment import evaluate_run, train_from_config
 
     run_dir = runs_root() / name
+    data = Path(data) if data is not None else ensure_dataset()
     if retrain and run_dir.exists():
         shutil.rmtree(run_dir)
+    _check_same_data(run_dir, data)
     if not (run_dir / "summary.csv").is_file():
-        data = Path(data) if data is not None else ensure_dataset()
         train_from_config(series_config(name, **train), data, run_dir, progress=progress, track_test=True,
                           on_epoch=on_epoch)
         evaluate_run(run_dir, data=data, quiet=True)
     return run_dir
+
+
+def _check_same_data(run_dir: Path, data: Path) -> None:
+    """Refuse to reuse a run trained on another dataset (e.g. procedural runs when DATA now is DCASE2020)."""
+    import json
+
+    info = run_dir / "run.json"
+    if info.is_file() and Path(json.loads(info.read_text())["data"]) != data.resolve():
+        raise ValueError(f"{run_dir} was trained on {json.loads(info.read_text())['data']}, not on {data}: "
+                         "pass retrain=True, or set ASD_RUNS to another folder for this dataset")

@@ -22,8 +22,14 @@ def anomaly_score(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def margin_free_score(cosine: torch.Tensor, labels: torch.Tensor, *, s: float = 30.0) -> torch.Tensor:
-    """Cross-entropy of the margin-free logits s·cos θ against the true ID. ``(B, K), (B,) -> (B,)``."""
-    return anomaly_score(s * cosine, labels)
+    """Margin-free score: log-odds against the true ID, logsumexp_{j≠y}(s·cos θ_j) − s·cos θ_y. ``(B, K) -> (B,)``.
+
+    The cross-entropy of s·cos θ is softplus of this, so both rank clips identically; the log-odds form does not
+    saturate at 0 in float32 when a trained model is very sure of the ID (logit gaps of up to 2s = 60).
+    """
+    z = s * cosine
+    true = F.one_hot(labels.long(), z.shape[1]).bool()
+    return torch.logsumexp(z.masked_fill(true, float("-inf")), dim=1) - z[true]
 
 
 def _true_cosine(cosine: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -55,6 +61,6 @@ def _cosine_distance(*, logits: torch.Tensor | None, cosine: torch.Tensor, label
 
 SCORES: dict[str, Callable[..., torch.Tensor]] = {
     "arcface_ce": _arcface_ce,  # the original: logits = head(f, y), margin on the true ID
-    "margin_free": _margin_free,  # CE of 30·cos θ
+    "margin_free": _margin_free,  # log-odds of 30·cos θ against the true ID (no margin)
     "cosine_distance": _cosine_distance,  # 1 − cos θ_y
 }

@@ -60,9 +60,17 @@ def test_margin_free_is_at_most_the_original():
     cosine = torch.rand(64, 41, generator=g) * 2 - 1
     y = torch.randint(0, 41, (64,), generator=g)
     original = anomaly_score(arcface_logits(cosine, y), y)
-    free = margin_free_score(cosine, y)
+    free = torch.nn.functional.softplus(margin_free_score(cosine, y))  # log-odds -> cross-entropy
     assert (free <= original + 1e-6).all()  # the margin lowers only the true logit
     torch.testing.assert_close(anomaly_score(arcface_logits(cosine, y, m=0.0), y), free)
+
+
+def test_margin_free_does_not_saturate_when_the_model_is_sure():
+    cosine = torch.full((2, 41), -0.9)
+    cosine[0, 3], cosine[1, 3] = 0.99, 0.95  # both very sure of ID 3; clip 1 slightly less
+    y = torch.tensor([3, 3])
+    free = margin_free_score(cosine, y)
+    assert free[0] < free[1]  # the cross-entropy would round both to 0 in float32
 
 
 def test_shapes_dtype_and_monotonic_angle():
