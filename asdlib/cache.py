@@ -1,13 +1,16 @@
-"""Decode a dataset once into one on-disk array, then serve clips from it through mmap.
+"""Decode a dataset once into one on-disk array, then serve clips from it straight from disk.
 
 Decoding the ~38k DCASE2020 wav files takes minutes; later epochs, runs and notebooks should not pay it again.
 :func:`build_cache` writes ``<cache_dir>/<key>.npy`` (every clip, ``(N, L)``, int16 by default), ``<key>.csv``
 (the index rows, same order) and ``<key>.json`` (sample rate, clip length, skipped files). The key hashes each
 file's path, size and modification time with ``sr``, ``L`` and the dtype, so adding, removing or editing a
 file gives a new key and a fresh build. Everything is written under temporary names and renamed at the end,
-the ``.json`` last, so an interrupted build never looks valid. :class:`WaveCache` opens the array with
-``mmap_mode="r"``: clips are paged in from disk on demand (file-backed pages, not the process's own memory),
-so memory stays flat however large the dataset. :class:`ClipDataset` serves ``(wave, class_index, row)``.
+the ``.json`` last, so an interrupted build never looks valid. :meth:`WaveCache.waves` copies the clips it is
+asked for out of the file with positioned reads, one per run of consecutive rows: nothing is held in RAM or
+stays mapped into the process, so memory stays flat however large the dataset (the OS page cache keeps hot
+clips fast); :attr:`WaveCache.array` is a read-only mmap view for inspection. :class:`ClipDataset` serves
+``(wave, class_index, row)``; :class:`ClipBatchDataset` serves whole batches in one call, driven by an
+:class:`EpochBatchSampler` (the fast path of :func:`asdlib.experiment.make_loader`).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 from numpy.lib.format import open_memmap, write_array_header_1_0
-from torch.utils.data import Dataset
+from torch.utils.data import BatchSampler, Dataset
 from tqdm.auto import tqdm
 
 from asdlib.audio import AudioError, DataError, check_on_error, load_audio
@@ -140,10 +143,24 @@ def _encode(wave: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _decode(stored: np.ndarray) -> np.ndarray:
-    out = stored.astype(np.float32)
+    """Stored samples -> float32 in one pass (scaling by 2**-15 is exact, as dividing by 32768 is)."""
     if stored.dtype == np.int16:
-        out /= _INT16_SCALE
-    return out
+        return np.multiply(stored, np.float32(1 / _INT16_SCALE), dtype=np.float32)
+    return stored.astype(np.float32)
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]``: the positions of each run of consecutive values in ``rows`` (e.g. 4, 5, 6)."""
+    edges = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _read_exactly(f, buffer: memoryview, path: Path) -> None:
+    while len(buffer):
+        n = f.readinto(buffer)
+        if not n:
+            raise DataError(f"{path} is shorter than its header says; delete it and rebuild the cache")
+        buffer = buffer[n:]
 
 
 class WaveCache:
@@ -179,11 +196,28 @@ class WaveCache:
 
     def wave(self, i: int) -> np.ndarray:
         """Clip ``i`` as float32 in [-1, 1]: ``-> (L,)``."""
-        return _decode(self.array[i])
+        return self.waves([i])[0]
 
     def waves(self, rows) -> np.ndarray:
-        """Clips ``rows`` as float32: ``-> (n, L)``."""
-        return _decode(self.array[np.asarray(rows, dtype=np.int64)])
+        """Clips ``rows`` (in that order, repeats allowed) as float32 in [-1, 1]: ``-> (n, L)``."""
+        return _decode(self.read(rows))
+
+    def read(self, rows) -> np.ndarray:
+        """The stored rows ``rows`` (cache dtype) ``-> (n, L)``, one positioned read per run of consecutive rows.
+
+        Unlike indexing the mmap :attr:`array`, reading maps no file pages into the process: its resident
+        memory stays flat even after a pass over a cache larger than RAM (the OS page cache still helps).
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"rows must lie in [0, {len(self)}) for {self.path}")
+        out = np.empty((len(rows), self.num_samples), dtype=self.array.dtype)
+        row_bytes = out.itemsize * self.num_samples
+        with open(self.path, "rb", buffering=0) as f:  # one handle per call: safe in forked workers
+            for start, stop in _runs(rows) if len(rows) else []:
+                f.seek(self.array.offset + int(rows[start]) * row_bytes)
+                _read_exactly(f, memoryview(out[start:stop]).cast("B"), self.path)
+        return out
 
     def __repr__(self) -> str:
         return f"WaveCache({str(self.path)!r}, clips={len(self)}, sample_rate={self.sample_rate}, " \
@@ -207,3 +241,25 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         row = int(self.rows[i])
         return torch.from_numpy(self.cache.wave(row)), int(self.labels[row]), row
+
+
+class ClipBatchDataset(ClipDataset):
+    """Whole batches, each in one read: ``dataset[positions] -> (wave (B, L), class_index (B,), row (B,))``.
+
+    ``positions`` index :attr:`rows` as in :class:`ClipDataset`, so with the same sampler the batches equal a
+    per-item ``DataLoader(ClipDataset, batch_size=B)``'s, without B item fetches and a ``torch.stack``. Give
+    it an :class:`EpochBatchSampler` as the ``sampler`` of a ``DataLoader(..., batch_size=None)``.
+    """
+
+    def __getitem__(self, positions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rows = self.rows[np.asarray(positions, dtype=np.int64)]
+        wave = torch.from_numpy(self.cache.waves(rows))  # (B, L)
+        return wave, torch.from_numpy(self.labels[rows]), torch.from_numpy(rows)
+
+
+class EpochBatchSampler(BatchSampler):
+    """``BatchSampler`` that passes ``set_epoch`` on, so a ``DistributedSampler`` inside reshuffles per epoch."""
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
