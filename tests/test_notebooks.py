@@ -23,7 +23,7 @@ def series_env(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("series")
     generate_dataset(root / "smoke", size="smoke", progress=False)
     return {"ASD_SMOKE": "1", "ASD_DATA": str(root / "smoke"), "ASD_RUNS": str(root / "runs"),
-            "ASD_SIZE": "smoke", "MPLBACKEND": "Agg"}
+            "ASD_SIZE": "smoke"}
 
 
 def test_notebooks_are_committed_clean():
