@@ -48,7 +48,8 @@ def test_train_then_evaluate_beats_chance_on_an_easy_smoke_set(easy_smoke, tmp_p
     assert main(["index", str(easy_smoke)]) == 0
     assert "fan" in capsys.readouterr().out
     code = main(["train", "--config", str(REPO / "configs" / "smoke.yaml"), "--data", str(easy_smoke),
-                 "--out", str(run), f"data.cache_dir={tmp_path / 'cache'}", "train.epochs=6", "train.t_max=6"])
+                 "--out", str(run), f"data.cache_dir={tmp_path / 'cache'}", "data.seconds=2.0", "train.epochs=6",
+                 "train.t_max=6"])
     assert code == 0
     assert main(["evaluate", str(run)]) == 0
     printed = capsys.readouterr().out

@@ -1,0 +1,162 @@
+"""The procedural dataset: layout and format, determinism, idempotency, realism against real clips."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asdlib import machines, synth
+from asdlib.baseline import ltas_db, rms_dbfs
+from asdlib.dcase import ALL_IDS, DEV_IDS, MACHINE_TYPES, parse_clip_name
+from asdlib.machines import ANOMALIES, make_anomalous
+
+SMALL = dict(size="smoke", seconds=0.5, n_train=2, n_test=(1, 2), progress=False)
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "all"
+    synth.generate_dataset(out, **SMALL)
+    return out
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.glob("*/*/*.wav"))}
+
+
+def test_sizes_are_frozen_dataclasses():
+    assert {"smoke", "default", "full"} <= set(synth.SIZES)
+    for name, size in synth.SIZES.items():
+        assert size.name == name and size.seconds > 0 and size.n_train > 0
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            size.seconds = 1.0
+    assert synth.SIZES["full"].seconds == 10.0
+
+
+def test_layout_names_and_format(small_dataset):
+    for t in MACHINE_TYPES:
+        train = sorted((small_dataset / t / "train").glob("*.wav"))
+        test = sorted((small_dataset / t / "test").glob("*.wav"))
+        names = [parse_clip_name(p.name) for p in train]
+        assert {c.label for c in names} == {"normal"} and {c.machine_id for c in names} == set(ALL_IDS[t])
+        assert len(train) == 2 * len(ALL_IDS[t])
+        names = [parse_clip_name(p.name) for p in test]
+        assert {c.machine_id for c in names} == set(DEV_IDS[t])
+        assert sum(c.label == "normal" for c in names) == len(DEV_IDS[t])
+        assert sum(c.label == "anomaly" for c in names) == 2 * len(DEV_IDS[t])
+        for p in train[:2] + test[-2:]:
+            info = sf.info(p)
+            assert (info.samplerate, info.channels, info.subtype, info.frames) == (16000, 1, "PCM_16", 8000)
+    assert "anomaly_id_00_00000001.wav" in {p.name for p in (small_dataset / "fan" / "test").iterdir()}
+
+
+def test_manifest_and_clip_table(small_dataset):
+    manifest = json.loads((small_dataset / "dataset.json").read_text())
+    assert manifest["complete"] and manifest["version"] == synth.GENERATOR_VERSION
+    assert manifest["params"]["seed"] == 0 and manifest["params"]["n_test_anomaly"] == 2
+    assert manifest["counts"]["valve"] == {"train": {"normal": 14}, "test": {"normal": 4, "anomaly": 8}}
+    rows = (small_dataset / "clips.csv").read_text().splitlines()
+    assert len(rows) - 1 == manifest["total"] == len(_files(small_dataset))
+    kinds = {r.split(",")[5] for r in rows[1:] if ",anomaly," in r}
+    assert kinds and kinds <= {k for t in ANOMALIES for k in ANOMALIES[t]}
+
+
+def test_same_seed_same_bytes_other_seed_differs(small_dataset, tmp_path):
+    synth.generate_dataset(tmp_path / "again", **SMALL)
+    assert _files(tmp_path / "again") == _files(small_dataset)
+    synth.generate_dataset(tmp_path / "seed1", **SMALL, seed=1, machine_types="fan")
+    other = _files(tmp_path / "seed1")
+    assert all(other[k] != _files(small_dataset)[k] for k in other)
+
+
+def test_subset_of_types_gives_the_same_clips(small_dataset, tmp_path):
+    synth.generate_dataset(tmp_path / "sub", **SMALL, machine_types=["valve", "toycar"])
+    sub = _files(tmp_path / "sub")
+    assert {k.split("/")[0] for k in sub} == {"valve", "ToyCar"}
+    full = _files(small_dataset)
+    assert all(full[k] == v for k, v in sub.items())
+
+
+def test_idempotent_and_refuses_a_different_dataset(tmp_path, capsys):
+    out = tmp_path / "ds"
+    first = synth.generate_dataset(out, **SMALL, machine_types="pump")
+    assert first["generated"] and first["total"] == 7 * 2 + 4 * 3
+    stamp = {p: p.stat().st_mtime_ns for p in out.glob("*/*/*.wav")}
+    again = synth.generate_dataset(out, **dict(SMALL, progress=True), machine_types="pump")
+    assert not again["generated"] and "nothing to do" in capsys.readouterr().out
+    assert stamp == {p: p.stat().st_mtime_ns for p in out.glob("*/*/*.wav")}
+    with pytest.raises(FileExistsError, match="overwrite"):
+        synth.generate_dataset(out, **SMALL, machine_types="pump", seed=3)
+    synth.generate_dataset(out, **SMALL, machine_types="slider", overwrite=True)
+    assert not (out / "pump" / "train").exists() or not any((out / "pump" / "train").iterdir())
+    assert json.loads((out / "dataset.json").read_text())["params"]["machine_types"] == ["slider"]
+
+
+def test_refuses_a_folder_of_unknown_wavs(tmp_path):
+    (tmp_path / "fan" / "train").mkdir(parents=True)
+    sf.write(tmp_path / "fan" / "train" / "normal_id_00_00000000.wav", np.zeros(16), 16000)
+    with pytest.raises(FileExistsError, match="no dataset.json"):
+        synth.generate_dataset(tmp_path, **SMALL)
+
+
+def test_process_pool_gives_the_same_bytes(small_dataset, tmp_path):
+    synth.generate_dataset(tmp_path / "pool", **SMALL, machine_types="slider", workers=2)
+    assert all(_files(small_dataset)[k] == v for k, v in _files(tmp_path / "pool").items())
+
+
+@pytest.mark.parametrize("machine_type", MACHINE_TYPES)
+def test_synth_clip_every_kind_in_range(machine_type):
+    i = DEV_IDS[machine_type][0]
+    x = synth.synth_clip(machine_type, i, seconds=1.5, rng=1)
+    assert x.dtype == np.float32 and x.shape == (24000,)
+    assert np.array_equal(x, synth.synth_clip(machine_type, i, seconds=1.5, rng=1))
+    for kind in ANOMALIES[machine_type]:
+        y = synth.synth_clip(machine_type, i, label="anomaly", kind=kind, strength=1.0, seconds=1.5, rng=2)
+        assert np.isfinite(y).all() and np.abs(y).max() <= 1.0
+        assert abs(rms_dbfs(y) - synth.LEVEL_DBFS[machine_type][0]) < 12
+
+
+def test_no_clipping_and_no_failure_for_strong_short_anomalies():
+    rng = np.random.default_rng(0)
+    for t in MACHINE_TYPES:
+        for _ in range(20):
+            x = synth.synth_clip(t, int(rng.choice(ALL_IDS[t])), label="anomaly", strength=2.0, seconds=0.5, rng=rng)
+            assert np.isfinite(x).all() and np.abs(x).max() <= 0.99
+
+
+@pytest.mark.parametrize("machine_type", MACHINE_TYPES)
+def test_ids_are_close_but_distinct(machine_type):
+    sigs = [synth.id_signature(machine_type, i) for i in ALL_IDS[machine_type]]
+    f0 = np.array([s.f0 for s in sigs])
+    assert len(set(f0)) == len(sigs) and f0.max() / f0.min() < 1.15  # no coarse speed cue
+    harm = np.array([s.harm_db for s in sigs])
+    assert 0.5 < np.abs(harm - harm.mean(0)).mean() < 5  # dB: several fine differences at once
+    assert synth.id_signature(machine_type, ALL_IDS[machine_type][0], seed=1) != sigs[0]
+
+
+@pytest.mark.parametrize("machine_type", MACHINE_TYPES)
+def test_anomalies_move_the_id_signature(machine_type):
+    """All kinds but at most one (additive bursts) change the characteristics that tell IDs apart."""
+    sig = synth.id_signature(machine_type, DEV_IDS[machine_type][0])
+    fields = ("f0", "harm_db", "res_hz", "res_db", "tilt", "noise_db", "am_ratio", "am_depth", "period", "duty")
+    drift_only = machines._drift(sig, 1.0, np.random.default_rng(0))  # the small nudge every fault has
+    kinds = ANOMALIES[machine_type]
+    moved = [k for k in kinds if any(getattr(make_anomalous(sig, k, 1.0, np.random.default_rng(0)), f)
+                                     != getattr(drift_only, f) for f in fields)]
+    assert len(moved) >= len(kinds) - 1, moved
+
+
+@pytest.mark.parametrize("machine_type", MACHINE_TYPES)
+def test_realism_against_real_clips(machine_type, real_samples_dir):
+    """Spectral shape (LTAS, level offset removed) within 3 dB and median level within 6 dB of real clips."""
+    real = [sf.read(p, dtype="float32")[0]
+            for p in sorted((real_samples_dir / machine_type / "test").glob("normal_*.wav"))]
+    ours = [synth.synth_clip(machine_type, i, seconds=2.0, rng=k) for i in DEV_IDS[machine_type] for k in range(3)]
+    diff = ltas_db(ours) - ltas_db(real)
+    assert np.mean(np.abs(diff - diff.mean())) <= 3.0
+    level = np.median([rms_dbfs(x) for x in ours]) - np.median([rms_dbfs(x) for x in real])
+    assert abs(level) <= 6.0
