@@ -31,12 +31,12 @@ def test_errors_are_one_line_messages_not_tracebacks(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def easy_smoke(tmp_path_factory) -> Path:
-    """An easy, fixed-seed smoke set: two machine types, more training clips, mild difficulty."""
+    """An easy, fixed-seed smoke set: two machine types, more training clips, strong anomalies."""
     from asdlib.synth import generate_dataset
 
     root = tmp_path_factory.mktemp("easy") / "data"
     generate_dataset(root, size="smoke", machine_types=("fan", "valve"), seed=1, n_train=24, n_test=(8, 8),
-                     difficulty=0.5, progress=False)
+                     difficulty=0.25, progress=False)
     return root
 
 
