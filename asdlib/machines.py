@@ -85,7 +85,7 @@ SPREAD = dict(f0=0.015, harm_db=2.5, res_hz=0.04, res_bw=0.15, res_db=2.0, tilt=
               am_depth=0.2, period=0.06, duty=0.05, event_db=1.5)
 ID_SPREAD = 0.5
 FAULT_SIGMAS = 8.0
-CLOSENESS = {"ToyConveyor": 0.7}  # < 1: IDs of this type are closer (harder to tell apart)
+CLOSENESS = {"ToyConveyor": 0.4}  # < 1: IDs of this type are closer (harder to tell apart)
 
 
 def spread(machine_type: str, key: str) -> float:

@@ -235,7 +235,7 @@ def generate_dataset(out: str | os.PathLike, *, size: str = "default", machine_t
 
     ``size`` is a key of :data:`SIZES`; ``seconds``, ``n_train`` (clips per ID) and ``n_test`` (per development
     ID: one number for both labels or ``(n_normal, n_anomaly)``) override it. ``difficulty`` > 1 makes the
-    anomalies subtler. Regenerating the same dataset does nothing; a different one in the same folder is
+    anomalies subtler (fault strength / difficulty). Regenerating the same dataset does nothing; a different one in the same folder is
     refused unless ``overwrite=True``. ``workers`` > 1 uses that many processes."""
     params = _params(size, machine_types, seed, seconds, n_train, n_test, difficulty)
     jobs = plan(tuple(params["machine_types"]), params["n_train"], params["n_test_normal"], params["n_test_anomaly"])

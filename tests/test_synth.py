@@ -134,7 +134,7 @@ def test_ids_are_close_but_distinct(machine_type):
     f0 = np.array([s.f0 for s in sigs])
     assert len(set(f0)) == len(sigs) and f0.max() / f0.min() < 1.15  # no coarse speed cue
     harm = np.array([s.harm_db for s in sigs])
-    assert 0.5 < np.abs(harm - harm.mean(0)).mean() < 5  # dB: several fine differences at once
+    assert 0.2 < np.abs(harm - harm.mean(0)).mean() < 5  # dB: several fine differences at once
     assert synth.id_signature(machine_type, ALL_IDS[machine_type][0], seed=1) != sigs[0]
 
 
