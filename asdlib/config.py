@@ -63,6 +63,7 @@ class TrainConfig:
     val_fraction: float = 0.05  # held-out normal *training* clips, stratified by machine ID
     selection: str = "val_loss"  # "val_loss" (honest) | "peek_test_auc" (the original STgram-MFN, leaks)
     select_every: int = 1
+    precise_bn: int = 0  # after each epoch, recompute BatchNorm statistics over this many training batches (0: off)
     device: str = "auto"  # "auto" = cuda -> mps -> cpu
     amp: str = "auto"  # "auto" (bf16 on CUDA, off elsewhere) | "off" | "bf16" | "fp16"
     channels_last: bool = False
@@ -124,6 +125,8 @@ class RunConfig:
                            ("data.seconds", self.data.seconds)):
             if value <= 0:
                 raise ValueError(f"{source}: {key} must be positive, got {value}")
+        if t.precise_bn < 0:
+            raise ValueError(f"{source}: train.precise_bn is a number of batches (0 = off), got {t.precise_bn}")
         if not 0.0 <= t.val_fraction < 0.5:
             raise ValueError(f"{source}: train.val_fraction must be in [0, 0.5), got {t.val_fraction}")
 

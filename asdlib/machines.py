@@ -83,8 +83,8 @@ DESIGNS: dict[str, dict] = {
 # clip lands off its own ID's cluster, often between the IDs (what ID-classification detectors need).
 SPREAD = dict(f0=0.015, harm_db=2.5, res_hz=0.04, res_bw=0.15, res_db=2.0, tilt=0.5, noise_db=1.5,
               am_depth=0.2, period=0.06, duty=0.05, event_db=1.5)
-ID_SPREAD = 0.5
-FAULT_SIGMAS = 8.0
+ID_SPREAD = 1.5
+FAULT_SIGMAS = 8.0 / 3
 CLOSENESS = {"ToyConveyor": 0.4}  # < 1: IDs of this type are closer (harder to tell apart)
 
 
@@ -115,7 +115,8 @@ def resonance_gain(f: np.ndarray, sig: IdSignature) -> np.ndarray:
     """Power gain of the structural resonances at frequencies ``f`` (Hz): ``(N,) -> (N,)``, 1 away from them."""
     f = np.asarray(f, np.float32)[..., None]
     hz, bw, g = (np.asarray(v, np.float32) for v in (sig.res_hz, sig.res_bw, sig.res_db))
-    return 1.0 + ((10 ** (g / 10) - 1) / (1 + ((f - hz) / (bw / 2)) ** 2)).sum(-1)
+    peaks = 1.0 + (10 ** (g / 10) - 1) / (1 + ((f - hz) / (bw / 2)) ** 2)  # > 0 also for a notch (g < 0)
+    return peaks.prod(-1)
 
 
 def shaped_noise(n: int, sr: int, power, rng: np.random.Generator) -> np.ndarray:

@@ -27,7 +27,7 @@ from asdlib.dcase import ALL_IDS, DEV_IDS, MACHINE_TYPES, clip_name, parse_types
 from asdlib.machines import (ANOMALIES, STRENGTH, TWO_PI, IdSignature, impulses, make_anomalous, make_signature,
                              render, shaped_noise)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SR = 16000
 
 

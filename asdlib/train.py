@@ -2,8 +2,9 @@
 
 ``fit`` is the whole story in one screen: per epoch, set the learning rate from the cosine schedule (a pure
 function, :func:`lr_at`), run the mini-batches (features computed on the device, mixup when the loss asks for it,
-mixed precision on CUDA), measure the loss on the held-out normal training clips, keep the checkpoint with the
-lowest validation loss, and save everything needed to resume. Randomness is derived from ``(seed, epoch)``, so an
+mixed precision on CUDA), optionally re-estimate the BatchNorm statistics (:func:`precise_batchnorm`), measure the
+loss on the held-out normal training clips, keep the checkpoint with the lowest validation loss, and save
+everything needed to resume. Randomness is derived from ``(seed, epoch)``, so an
 interrupted run resumed from ``last.pt`` reproduces the uninterrupted run exactly on CPU.
 """
 from __future__ import annotations
@@ -106,6 +107,31 @@ def train_epoch(criterion: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     return {"loss": total / max(seen, 1), "acc": correct / max(seen, 1), "clips_per_s": seen / elapsed}
 
 
+@torch.no_grad()
+def precise_batchnorm(model: nn.Module, loader, *, device: torch.device, batches: int,
+                      dtype: torch.dtype | None = None) -> None:
+    """Recompute every BatchNorm's running mean/variance as the plain average over ``batches`` training batches.
+
+    In eval mode BatchNorm uses running statistics, an exponential average (momentum 0.1) collected while the
+    weights were still moving. After hundreds of epochs (the papers) they have settled; after the few dozen steps
+    of a CPU preset they lag behind the final weights, and validation loss and anomaly scores suffer. This pass
+    ("precise BN") fixes them with the weights frozen; nothing else changes. The papers do not do it.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # None = cumulative average over the batches seen
+    model.train()
+    for step, (wave, _, _) in enumerate(loader):
+        if step == batches:
+            break
+        with torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext():
+            model.embed(wave.to(device, non_blocking=True))  # (B, L) -> (B, D); only the statistics are kept
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+
+
 @torch.inference_mode()
 def validation_loss(model: nn.Module, loader, *, device: torch.device) -> float:
     """Mean CE of the head's logits (margin on the true ID, no mixup) on held-out normal clips (Noisy-ArcMix)."""
@@ -149,6 +175,8 @@ def fit(model: nn.Module, train_loader, val_loader, *, run_config: dict, out_dir
         rng = np.random.default_rng([cfg["seed"], epoch])
         stats = train_epoch(criterion, train_loader, optimizer, device=device, alpha=alpha, rng=rng, dtype=dtype,
                             scaler=scaler, progress=progress and rank0, desc=f"epoch {epoch + 1}/{cfg['epochs']}")
+        if cfg["precise_bn"]:
+            precise_batchnorm(model, train_loader, device=device, batches=cfg["precise_bn"], dtype=dtype)
         row = {"epoch": epoch + 1, "lr": lr, **stats, "val_loss": validation_loss(model, val_loader, device=device)}
         if monitor_fn is not None and (epoch + 1) % cfg["select_every"] == 0:
             row.update(monitor_fn(model))

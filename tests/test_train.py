@@ -17,7 +17,7 @@ from asdlib.checkpoints import load_checkpoint
 from asdlib.config import RunConfig
 from asdlib.experiment import prepare_data, split_train_val, train_from_config
 from asdlib.models import build_model
-from asdlib.train import lr_at
+from asdlib.train import lr_at, precise_batchnorm
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,9 +77,10 @@ def test_prepare_data_holds_out_train_clips_and_keeps_test_apart(tmp_path):
     assert len(val) == 4  # 20 % of 6 clips per ID, rounded, at least one per ID
 
 
-def test_resumed_run_reproduces_uninterrupted_weights_exactly(tmp_path):
+@pytest.mark.parametrize("precise_bn", [0, 2])
+def test_resumed_run_reproduces_uninterrupted_weights_exactly(tmp_path, precise_bn):
     root = write_tiny_dataset(tmp_path / "data")
-    cfg = tiny_config(tmp_path, epochs=2)
+    cfg = tiny_config(tmp_path, epochs=2, precise_bn=precise_bn)
     train_from_config(cfg, root, tmp_path / "full", progress=False)
     first = train_from_config(cfg.replace(train={"epochs": 1}), root, tmp_path / "part", progress=False)
     assert len(first["history"]) == 1
@@ -92,6 +93,22 @@ def test_resumed_run_reproduces_uninterrupted_weights_exactly(tmp_path):
         assert torch.equal(a[key], b[key]), key
     history = pd.read_csv(tmp_path / "full" / "history.csv")
     assert list(history.columns[:3]) == ["epoch", "lr", "loss"] and len(history) == 2
+
+
+def test_precise_batchnorm_sets_running_stats_to_the_average_over_the_batches():
+    torch.manual_seed(0)
+    model = build_model("stgram_mfn", seconds=1.0)
+    batches = [(torch.randn(4, 16000) * 0.1, torch.zeros(4, dtype=torch.long), None) for _ in range(3)]
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    hook = bn.register_forward_hook(lambda mod, inputs, out: seen.append(inputs[0].detach().mean((0, 2, 3))))
+    before = bn.running_mean.clone()
+    precise_batchnorm(model, batches, device=torch.device("cpu"), batches=2)
+    hook.remove()
+    assert len(seen) == 2  # stops after `batches` batches
+    assert torch.allclose(bn.running_mean, torch.stack(seen).mean(0), atol=1e-6)
+    assert not torch.allclose(bn.running_mean, before)
+    assert bn.momentum == 0.1 and bn.num_batches_tracked == 2  # momentum restored for the next epoch
 
 
 def test_best_checkpoint_is_selected_on_validation_loss(tmp_path):
