@@ -53,3 +53,22 @@ def test_procedural_data_is_neither_trivial_nor_impossible(machine_type):
         scores = model.score(np.stack(normal + anomaly), [i] * 16)
         aucs.append(roc_auc_score([0] * 8 + [1] * 8, scores))
     assert 0.6 <= np.mean(aucs) <= 0.97, aucs
+
+
+def test_baseline_scores_a_dataset_folder_with_the_same_crop_as_a_run(tmp_path):
+    from asdlib.baseline import baseline_scores
+    from asdlib.data import index_dataset
+    from asdlib.metrics import per_id_table
+    from asdlib.synth import generate_dataset
+
+    generate_dataset(tmp_path / "data", size="smoke", machine_types=("fan",), seed=2, n_train=16, n_test=(6, 6),
+                     difficulty=0.25, progress=False)
+    index = index_dataset(tmp_path / "data")
+    scores = baseline_scores(index, seconds=1.0, progress=False)
+    test = index[index.split == "test"]
+    assert len(scores) == len(test) and set(scores.label) == {"normal", "anomaly"}
+    assert np.isfinite(scores.score).all()
+    table = per_id_table(scores)
+    assert len(table) == len(DEV_IDS["fan"]) and table.auc.mean() > 0.6  # strong anomalies: well above chance
+    whole = baseline_scores(index, seconds=None, progress=False)
+    assert not np.allclose(whole.score, scores.score)  # the crop matters: 1 s of a 2-s clip

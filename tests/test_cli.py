@@ -59,7 +59,7 @@ def test_train_then_evaluate_beats_chance_on_an_easy_smoke_set(easy_smoke, tmp_p
     assert list(summary.columns) == ["machine_type", "auc", "pauc", "mauc"]
     assert summary.machine_type.tolist()[-1] == "Average"
     mean_auc = summary.set_index("machine_type").loc["Average", "auc"]
-    assert 0.0 <= mean_auc <= 1.0
+    assert mean_auc > 0.6, f"mean AUC {mean_auc:.3f}: the smoke recipe no longer learns the easy set"
     assert len(list((run / "scores").glob("anomaly_score_*_id_*.csv"))) == 8
 
     # score your own files: another sample rate, stereo, a non-DCASE name
@@ -77,9 +77,6 @@ def test_train_then_evaluate_beats_chance_on_an_easy_smoke_set(easy_smoke, tmp_p
     table = pd.read_csv(out_csv)
     assert list(table.columns) == ["path", "machine_type", "machine_id", "score"] and len(table) == 2
     assert np.isfinite(table.score).all()
-    if mean_auc <= 0.6:  # known open point (issue 4): reported, not hidden
-        pytest.xfail(f"mean AUC {mean_auc:.3f} <= 0.6: after a few steps on a tiny set the BatchNorm running "
-                     "statistics have not converged, so eval-mode scores stay near chance")
 
 
 def test_score_without_type_for_non_dcase_paths_says_what_to_pass(tmp_path, capsys):
