@@ -132,3 +132,14 @@ def test_spectral_transformer_shapes_and_size():
     torch.testing.assert_close(attention.sum(-1), torch.ones(3, 16, 128))
     torch.testing.assert_close(single[0], sasgram[2], rtol=1e-4, atol=1e-4)  # no mixing across the batch
     assert sum(p.numel() for p in SpectralTransformer(313).parameters()) == 3_262_860 - 1_161_855
+
+
+@pytest.mark.parametrize("variant", ["stgram", "noisy_arcmix"])
+def test_cpu_log_mel_in_chunks_equals_clip_by_clip(variant):
+    from asdlib.features import CPU_CHUNK, log_mel
+
+    wave = torch.randn(2 * CPU_CHUNK + 1, 16000, generator=torch.Generator().manual_seed(0)) * 0.1
+    whole = log_mel(wave, variant=variant)  # split into parts of CPU_CHUNK clips internally
+    one_by_one = torch.cat([log_mel(clip[None], variant=variant) for clip in wave])
+    assert whole.shape == (len(wave), 128, 32)
+    torch.testing.assert_close(whole, one_by_one, atol=1e-4, rtol=0)
