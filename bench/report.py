@@ -12,7 +12,8 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 # benchmark -> (configuration keys, (column, value getter) pairs)
 TABLES = {
-    "train_throughput": (("model", "loss", "batch", "seconds", "torch_threads", "channels_last", "omp_wait_policy"), (
+    "train_throughput": (("model", "loss", "batch", "seconds", "torch_threads", "channels_last", "compile",
+                          "omp_wait_policy"), (
         ("ours clips/s", lambda r: r.get("ours", {}).get("clips_per_s")),
         ("naive clips/s", lambda r: r.get("naive", {}).get("clips_per_s")),
         ("speedup", lambda r: r.get("speedup")),
