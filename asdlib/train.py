@@ -58,16 +58,17 @@ class Criterion(nn.Module):
     """Model + loss in one forward, so DistributedDataParallel sees every parameter used in one call.
 
     ``forward(wave, labels, lam, perm) -> (loss, logits)``: ``(B, L), (B,) -> ((), (B, K))``. With a mixup loss
-    the waves and the log-mels are mixed with the same λ and permutation (seed_spec §3.3).
+    the waves and the log-mels are mixed with the same λ and permutation (seed_spec §3.3). ``mel`` ``(B, F, T)``
+    may come precomputed (the benchmarks' naive pipeline); by default the model computes it on the device.
     """
 
     def __init__(self, model: nn.Module, loss_name: str):
         super().__init__()
         self.model, self.loss = model, LOSSES[loss_name]
 
-    def forward(self, wave: torch.Tensor, labels: torch.Tensor, lam: float = 1.0,
-                perm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        mel = self.model.log_mel(wave)  # (B, F, T)
+    def forward(self, wave: torch.Tensor, labels: torch.Tensor, lam: float = 1.0, perm: torch.Tensor | None = None,
+                mel: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        mel = self.model.log_mel(wave) if mel is None else mel  # (B, F, T)
         if self.loss.uses_mixup and perm is not None:
             wave, mel = mixup(wave, mel, lam=lam, perm=perm)
             embedding = self.model.embed(wave, mel=mel)  # (B, D)

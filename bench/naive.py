@@ -4,7 +4,7 @@ As the original STgram-MFN data set does (seed_spec §2.1): every item decodes i
 ``librosa.load(sr=16000)``, keeps the first ``L`` samples and computes its log-mel on the CPU with torchaudio's
 ``MelSpectrogram`` (+ ``AmplitudeToDB``, or Noisy-ArcMix's ``10·log10(P + eps)``, seed_spec §3.1); the
 DataLoader stacks the items; the model then consumes the wave *and* the precomputed mel. The training step is
-``asdlib.train``'s, except that the mel comes from the loader instead of ``model.log_mel``.
+``asdlib.train``'s (the same ``Criterion``), except that the mel comes from the loader, not ``model.log_mel``.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import librosa
 import numpy as np
 import torch
 import torchaudio
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from asdlib.losses import LOSSES, mixup, sample_mixup
+from asdlib.losses import sample_mixup
+from asdlib.train import Criterion
 
 # model's Sgram variant -> the torchaudio front end of the original code
 MEL_OPTIONS = {
@@ -59,25 +59,7 @@ def naive_loader(paths, labels, *, variant: str, seconds: float, batch_size: int
                       generator=torch.Generator().manual_seed(seed))
 
 
-class NaiveCriterion(nn.Module):
-    """``asdlib.train.Criterion`` with the mel given: ``(B, L), (B, F, T), (B,) -> (loss (), logits (B, K))``."""
-
-    def __init__(self, model: nn.Module, loss_name: str):
-        super().__init__()
-        self.model, self.loss = model, LOSSES[loss_name]
-
-    def forward(self, wave, mel, labels, lam: float = 1.0, perm=None):
-        if self.loss.uses_mixup and perm is not None:
-            wave, mel = mixup(wave, mel, lam=lam, perm=perm)
-            embedding = self.model.embed(wave, mel=mel)  # (B, D)
-            loss = self.loss.fn(self.model.head, embedding, labels, labels[perm], lam)
-        else:
-            embedding = self.model.embed(wave, mel=mel)
-            loss = self.loss.fn(self.model.head, embedding, labels)
-        return loss, self.model.head(embedding)
-
-
-def naive_train(criterion: NaiveCriterion, batches, optimizer, *, device: torch.device, alpha: float,
+def naive_train(criterion: Criterion, batches, optimizer, *, device: torch.device, alpha: float,
                 rng: np.random.Generator, dtype: torch.dtype | None = None) -> int:
     """The steps of ``asdlib.train.train_epoch`` on ``(wave, mel, label)`` batches; returns clips seen."""
     criterion.train()
@@ -86,7 +68,7 @@ def naive_train(criterion: NaiveCriterion, batches, optimizer, *, device: torch.
         wave, mel, labels = (x.to(device, non_blocking=True) for x in (wave, mel, labels))
         lam, perm = sample_mixup(len(labels), alpha=alpha, rng=rng)
         with torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext():
-            loss, logits = criterion(wave, mel, labels, lam, perm.to(device))
+            loss, logits = criterion(wave, labels, lam, perm.to(device), mel=mel)  # the loader's mel
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

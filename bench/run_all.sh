@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full CPU benchmark set (about 10 minutes on a quiet 2-core machine; the first run also generates
+# The full CPU benchmark set (5 minutes on a quiet 2-core machine; the first run also generates
 # data/bench/, about 2 more minutes). Each command appends one JSON line to bench/results/<name>.jsonl;
 # `python bench/report.py` then prints the tables for bench/README.md. Run it when nothing else is running.
 #   bash bench/run_all.sh            (from the repository root; PY=python3 bash bench/run_all.sh to pick Python)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from common import (ALPHA, add_common_args, bench_cache, emit, machine_info, new_model, peak_rss_mb, reset_peak_rss,
                     set_threads, timed)
-from naive import NaiveCriterion, naive_loader, naive_train
+from naive import naive_loader, naive_train
 
 from asdlib.experiment import make_loader
 from asdlib.losses import LOSSES
@@ -77,7 +77,7 @@ def run_naive(args, cache, rows, device, marks: dict) -> None:
     loader = naive_loader(cache.index.path.tolist(), cache.index.class_index.to_numpy(),
                           variant=ARCHITECTURES[args.model][0], seconds=args.seconds, batch_size=args.batch,
                           rows=rows, num_workers=args.workers)
-    naive_train(NaiveCriterion(model, args.loss).to(device), timed(loader, args.warmup, marks), optimizer,
+    naive_train(Criterion(model, args.loss).to(device), timed(loader, args.warmup, marks), optimizer,
                 device=device, alpha=ALPHA, rng=np.random.default_rng(0))
 
 

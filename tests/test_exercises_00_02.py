@@ -1,9 +1,6 @@
 """The checkers of notebooks 00–02 accept the worked solutions, reject wrong answers, and never raise."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,21 +10,7 @@ from asdlib.baseline import rms_dbfs
 from asdlib.data import index_dataset, load_audio
 from asdlib.exercises import ex00, ex01, ex02
 from asdlib.synth import generate_dataset
-
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
-
-def solutions(number: str):
-    """Import ``notebooks/solutions/<number>_solutions.py`` (a file name that is not a module name)."""
-    path = SOLUTIONS / f"{number}_solutions.py"
-    spec = importlib.util.spec_from_file_location(f"solutions_{number}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def crash(*args, **kwargs):
-    raise RuntimeError("a learner's bug")
+from solutions_loader import crash, solutions
 
 
 @pytest.fixture(scope="module")

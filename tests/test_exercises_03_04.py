@@ -2,9 +2,6 @@
 and never raise (a learner's crashing function is a hint, not a crash of the notebook)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,31 +10,20 @@ import torch.nn.functional as F
 
 from asdlib.exercises import ex03, ex04
 from asdlib.heads import arcface_logits
+from solutions_loader import crash, solutions
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
 HISTORY = pd.DataFrame({"epoch": [1, 2, 3, 4], "loss": [9.0, 6.0, 4.0, 3.0], "acc": [0.1, 0.4, 0.7, 0.8],
                         "val_loss": [8.0, 5.0, 5.5, 6.0], "test_auc": [0.6, 0.7, 0.75, 0.72]})
 
 
-def _solutions(number: str):
-    spec = importlib.util.spec_from_file_location(f"solutions_{number}", SOLUTIONS / f"{number}_solutions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _crashes(*args, **kwargs):
-    raise RuntimeError("not implemented")
-
-
 @pytest.fixture(scope="module")
 def sol03():
-    return _solutions("03")
+    return solutions("03")
 
 
 @pytest.fixture(scope="module")
 def sol04():
-    return _solutions("04")
+    return solutions("04")
 
 
 def test_target_logit(sol03, capsys):
@@ -48,7 +34,7 @@ def test_target_logit(sol03, capsys):
     assert "CosFace" in capsys.readouterr().out
     assert not ex03.check_target_logit(lambda c, *, m, s: torch.cos(torch.arccos(c) + m))
     assert not ex03.check_target_logit(lambda c, *, m, s: c[:3])
-    assert not ex03.check_target_logit(_crashes)
+    assert not ex03.check_target_logit(crash)
     assert "raised RuntimeError" in capsys.readouterr().out
 
 
@@ -83,7 +69,7 @@ def test_arcmix(sol04, capsys):
     assert not ex04.check_arcmix(_noisy_arcmix)
     assert "that is Noisy-ArcMix" in capsys.readouterr().out
     assert not ex04.check_arcmix(lambda cosine, y_a, y_b, lam, *, m, s: F.cross_entropy(s * cosine, y_a))
-    assert not ex04.check_arcmix(_crashes)
+    assert not ex04.check_arcmix(crash)
 
 
 def test_angle_auc(sol04):

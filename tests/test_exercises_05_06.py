@@ -1,9 +1,7 @@
 """The checkers of notebooks 05 and 06 accept the worked solutions, reject wrong answers, and never raise."""
 from __future__ import annotations
 
-import importlib.util
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,15 +10,7 @@ import soundfile as sf
 
 from asdlib.exercises import ex05, ex06
 from asdlib.metrics import per_id_table
-
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
-
-def _solutions(number: str):
-    spec = importlib.util.spec_from_file_location(f"solutions_{number}", SOLUTIONS / f"{number}_solutions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from solutions_loader import solutions
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +29,7 @@ HISTORY = pd.DataFrame({"epoch": [1, 2, 3], "val_loss": [2.0, 1.0, 1.5], "test_a
 
 
 def test_ex05_accepts_solutions_and_rejects_wrong_answers(scores, capsys):
-    sol = _solutions("05")
+    sol = solutions("05")
     per_id = per_id_table(scores)
     assert ex05.check_mauc(sol.mauc(per_id), per_id)
     assert ex05.check_pooled_auc(sol.pooled_auc(scores, "fan"), scores, "fan")
@@ -65,7 +55,7 @@ def test_ex05_checkers_never_raise(scores):
 
 
 def test_ex06_accepts_solutions_and_rejects_wrong_answers(tmp_path, capsys):
-    sol = _solutions("06")
+    sol = solutions("06")
     rng = np.random.default_rng(1)
     path = tmp_path / "my fan, take 1.wav"
     sf.write(path, 0.1 * rng.standard_normal((int(44100 * 1.5), 2)).astype(np.float32), 44100)

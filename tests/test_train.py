@@ -211,3 +211,17 @@ def test_ddp_two_processes_match_one_process_on_the_same_global_batch(tmp_path):
             moved = max(moved, (value - start[key]).abs().max().item())
             assert torch.allclose(value, ddp[key], rtol=1e-5, atol=1e-6), (key, (value - ddp[key]).abs().max())
     assert moved > 1e-3  # the weights really trained, so equality is not trivial
+
+
+@pytest.mark.slow
+def test_compiled_channels_last_training_matches_eager_training(tmp_path):
+    """The CPU fast path (``train.compile`` + ``train.channels_last``) trains the same model, only faster."""
+    root = write_tiny_dataset(tmp_path / "data")
+    eager = train_from_config(tiny_config(tmp_path, epochs=1), root, tmp_path / "eager", progress=False)
+    fast = train_from_config(tiny_config(tmp_path, epochs=1, compile=True, channels_last=True), root,
+                             tmp_path / "fast", progress=False)
+    a, b = eager["history"][0], fast["history"][0]
+    assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)  # the same steps: fused kernels round differently
+    assert b["val_loss"] == pytest.approx(a["val_loss"], rel=2e-2)
+    state = load_checkpoint(tmp_path / "fast" / "last.pt")["state_dict"]
+    assert not any(key.startswith("_orig_mod") for key in state)  # saved as a plain model, loadable anywhere

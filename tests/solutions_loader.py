@@ -1,0 +1,20 @@
+"""Shared by the exercise tests: import a notebook's worked solutions, and a learner function that crashes."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+
+
+def solutions(number: str):
+    """Import ``notebooks/solutions/<number>_solutions.py`` (a file name that is not a module name)."""
+    spec = importlib.util.spec_from_file_location(f"solutions_{number}", SOLUTIONS / f"{number}_solutions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def crash(*args, **kwargs):
+    """A learner's function with a bug: checkers must say so, not raise."""
+    raise RuntimeError("a learner's bug")
