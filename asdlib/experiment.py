@@ -147,8 +147,8 @@ def score_dataset(model, cache, rows, *, device: torch.device | None = None, bat
     device = device or next(model.parameters()).device
     model.to(device).eval()
     out, embeddings = {name: [] for name in SCORES}, []
-    for wave, labels, _ in tqdm(make_loader(cache, rows, batch_size=batch_size), desc="scoring", disable=not
-                                progress, leave=False):
+    loader = make_loader(cache, rows, batch_size=batch_size, device=device)  # pinned memory on CUDA
+    for wave, labels, _ in tqdm(loader, desc="scoring", disable=not progress, leave=False):
         wave, labels = wave.to(device), labels.to(device)
         logits, embedding = model(wave, labels)
         cosine = model.head.cosine(embedding)
