@@ -53,9 +53,7 @@ def runs_root() -> Path:
 
 def ensure_dataset(root: str | Path | None = None, *, size: str | None = None) -> Path:
     """Return a dataset folder, generating the procedural dataset there if it holds no clips yet."""
-    from asdlib.synth import generate_dataset
-
-    from asdlib.synth import GENERATOR_VERSION
+    from asdlib.synth import GENERATOR_VERSION, generate_dataset
 
     root = Path(root) if root is not None else data_root(size)
     if not any(root.glob("*/train/*.wav")) and not any(root.glob("*/*/train/*.wav")):

@@ -4,8 +4,8 @@
 function, :func:`lr_at`), run the mini-batches (features computed on the device, mixup when the loss asks for it,
 mixed precision on CUDA), optionally re-estimate the BatchNorm statistics (:func:`precise_batchnorm`), measure the
 loss on the held-out normal training clips, keep the checkpoint with the lowest validation loss, and save
-everything needed to resume. Randomness is derived from ``(seed, epoch)``, so an
-interrupted run resumed from ``last.pt`` reproduces the uninterrupted run exactly on CPU.
+everything needed to resume. Randomness is derived from ``(seed, epoch)``, so an interrupted run resumed from
+``last.pt`` reproduces the uninterrupted run exactly on CPU.
 """
 from __future__ import annotations
 
