@@ -124,12 +124,14 @@ def _check_run_dir(out: Path, cfg: RunConfig, resume: bool) -> None:
 
 
 def _test_metrics_fn(cache, test_rows, device, batch_size):
-    """``model -> {"test_auc", "test_pauc", "test_auc_pauc"}``: the DCASE averages on the labelled test clips."""
+    """``model -> {"test_auc", "test_pauc", "test_auc_pauc", "angle_normal", "angle_anomaly"}``: the DCASE
+    averages on the labelled test clips and the median angle of normal / anomalous clips to their class centre."""
     def test_metrics(model) -> dict:
-        summary = summary_table(per_id_table(score_dataset(model, cache, test_rows, device=device,
-                                                           batch_size=batch_size, progress=False)))
-        avg = summary[summary.machine_type == "Average"].iloc[0]
-        return {"test_auc": float(avg.auc), "test_pauc": float(avg.pauc), "test_auc_pauc": float(avg.auc + avg.pauc)}
+        scores = score_dataset(model, cache, test_rows, device=device, batch_size=batch_size, progress=False)
+        avg = summary_table(per_id_table(scores)).query("machine_type == 'Average'").iloc[0]
+        angle = scores.groupby("label").angle.median()  # θ to the own class centre, degrees
+        return {"test_auc": float(avg.auc), "test_pauc": float(avg.pauc), "test_auc_pauc": float(avg.auc + avg.pauc),
+                "angle_normal": float(angle.get("normal", np.nan)), "angle_anomaly": float(angle.get("anomaly", np.nan))}
     return test_metrics
 
 

@@ -44,7 +44,7 @@ class SynthSize:
 
 SIZES: dict[str, SynthSize] = {
     "smoke": SynthSize("smoke", 2.0, 6, 4, 4),          # CI: seconds to generate
-    "default": SynthSize("default", 2.0, 120, 15, 15),  # make run / notebooks on a 2-core CPU
+    "default": SynthSize("default", 2.0, 120, 50, 50),  # make run, notebooks and the reference runs
     "full": SynthSize("full", 10.0, 900, 100, 150),     # DCASE-like, for GPU users
 }
 
