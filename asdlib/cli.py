@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="default", help="dataset size the notebooks use (smoke for CI)")
     p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 00,01")
     p.set_defaults(func=cmd_run_series)
+
+    from asdlib.pretrained import add_cli_commands  # list / verify / train the shipped reference runs
+    add_cli_commands(sub)
     return parser
 
 
