@@ -31,7 +31,8 @@ def cmd_download(args: argparse.Namespace) -> int:
     from asdlib.download import download
 
     download(args.out, machines=args.machines, parts=args.parts, base_url=args.base_url,
-             dry_run=args.dry_run, progress=not args.quiet)
+             ground_truth_url=args.ground_truth_url, checksums=args.checksums, timeout=args.timeout,
+             retries=args.retries, dry_run=args.dry_run, progress=not args.quiet)
     return 0
 
 
@@ -118,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parts", default="dev", help="comma-separated: dev, additional, eval (default: dev)")
     p.add_argument("--out", type=Path, default=Path("data/dcase2020"), help="target folder (official layout)")
     p.add_argument("--base-url", default="https://zenodo.org", help="Zenodo root (for mirrors and tests)")
+    p.add_argument("--checksums", type=Path, default=None,
+                   help="JSON file (zip name -> md5) that replaces the pinned md5s (mirrors of other data)")
+    p.add_argument("--ground-truth-url", default=None,
+                   help="evaluation ground truth (default: GitHub for Zenodo, BASE_URL/eval_data_list.csv else)")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for an answer or for 1 kB of data before retrying (default: 30)")
+    p.add_argument("--retries", type=int, default=3, help="retries per request (default: 3)")
     p.add_argument("--dry-run", action="store_true", help="only list the files and their sizes")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_download)

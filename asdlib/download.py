@@ -3,11 +3,17 @@
 Parts: ``dev`` (record 3678171, ``dev_data_<type>.zip`` -> ``dev_data/<type>/{train,test}``), ``additional``
 (record 3727685, ``eval_data_train_<type>.zip`` -> ``eval_data/<type>/train``), ``eval`` (record 3841772,
 ``eval_data_test_<type>.zip`` -> ``eval_data/<type>/test``) and ``ground_truth`` (the organisers' evaluator's
-``eval_data_list.csv``; fetched with ``eval`` too, or alone with ``parts="ground_truth"``). File lists, sizes and
-md5s come from the Zenodo REST API (``GET <base>/api/records/<id>``); transfers stream into ``<out>/zips/*.part``,
-resume with an HTTP ``Range`` header, retry with backoff and are md5-checked before extraction. Finished zips
-leave ``<out>/.done/<zip>.json``, so calling again does nothing. Nothing the user has is deleted or overwritten:
-a bad download is kept as ``<zip>.corrupt`` and existing wav files with other content stop the extraction.
+``eval_data_list.csv``; fetched with ``eval`` too, or alone with ``parts="ground_truth"``; from GitHub with the
+default ``base_url``, from ``<base_url>/eval_data_list.csv`` otherwise). File lists and sizes come from the
+Zenodo REST API (``GET <base>/api/records/<id>``); the md5s are pinned here (:data:`KNOWN_MD5`, replaced only
+explicitly by ``checksums``): a server listing another md5 is refused. Links from the API are followed only
+over http(s) to the host of ``base_url`` or a Zenodo host. Transfers stream into ``<out>/zips/*.part``, resume
+with an HTTP ``Range`` header, give up on a stalled connection (less than 1 kB in ``timeout`` seconds), retry
+with backoff and are md5-checked before extraction; extraction checks each member's declared size and the free
+disk space first. Finished zips leave ``<out>/.done/<zip>.json`` listing every extracted file and its size, so
+calling again does nothing while those files are there (and re-extracts what is missing). Nothing the user has
+is deleted or overwritten: a bad download is kept as ``<zip>.corrupt`` and existing wav files with other content
+stop the extraction.
 Offline? Put the zips from ``https://zenodo.org/record/<id>`` into ``<out>/zips/`` and run it: they are verified
 and extracted. Only the standard library speaks HTTP here (``urllib.request``).
 """
@@ -27,7 +33,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePosixPath
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from tqdm.auto import tqdm
 
@@ -37,6 +43,9 @@ ZENODO_URL = "https://zenodo.org"
 GROUND_TRUTH_URL = ("https://raw.githubusercontent.com/y-kawagu/dcase2020_task2_evaluator/master/"
                     "eval_data_list.csv")
 GROUND_TRUTH_NAME = "eval_data_list.csv"
+ZENODO_HOSTS = ("zenodo.org", "www.zenodo.org")  # hosts a record's file links may point to
+MAX_MEMBER_BYTES = 2_000_000  # a DCASE2020 clip is 10-11 s of 16-kHz 16-bit mono, ~350 kB; larger = not ours
+STALL_BYTES = 1024  # fewer bytes than this in `timeout` seconds = a stalled transfer
 PARTS: dict[str, tuple[str, str, str]] = {  # part -> (Zenodo record, zip-name pattern, layout folder)
     "dev": ("3678171", "dev_data_{}.zip", "dev_data"),
     "additional": ("3727685", "eval_data_train_{}.zip", "eval_data"),
@@ -66,6 +75,18 @@ KNOWN_MD5: dict[str, str] = {  # as published with the Zenodo records
 _RETRY_CODES = {408, 425, 429, 500, 502, 503, 504}
 _CHUNK = 1 << 20
 _HEADERS = {"User-Agent": "asdlib-download/0.1 (python urllib)"}
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http(s) URLs only (urllib's default also allows ftp)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urlsplit(newurl).scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(newurl, code, f"refusing a redirect to {newurl!r}", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
 
 
 class DownloadError(RuntimeError):
@@ -143,7 +164,7 @@ def _stream(url: str, part: Path, *, size: int | None, timeout: float, progress:
         return  # complete already; the md5 check decides
     headers = {**_HEADERS, **({"Range": f"bytes={have}-"} if have else {})}
     try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        resp = _OPENER.open(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # "range not satisfiable": our partial file is stale
             part.unlink()
@@ -156,7 +177,7 @@ def _stream(url: str, part: Path, *, size: int | None, timeout: float, progress:
         with open(part, "ab" if have else "wb") as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
                                                           unit_divisor=1024, desc=part.name[:-5],
                                                           disable=not progress) as bar:
-            while chunk := resp.read1(_CHUNK):  # whatever has arrived, so a timeout loses nothing
+            for chunk in _chunks(resp, timeout, url):  # whatever has arrived, so a timeout loses nothing
                 f.write(chunk)
                 bar.update(len(chunk))
     got = part.stat().st_size
@@ -164,9 +185,23 @@ def _stream(url: str, part: Path, *, size: int | None, timeout: float, progress:
         raise http.client.IncompleteRead(b"", total - got)
 
 
+def _chunks(resp, timeout: float, url: str):
+    """The body of ``resp`` as it arrives; raise ``TimeoutError`` when less than :data:`STALL_BYTES` bytes came
+    in ``timeout`` seconds (a server trickling a byte a second never trips the socket timeout)."""
+    window_start, window_bytes = time.monotonic(), 0
+    while chunk := resp.read1(_CHUNK):
+        yield chunk
+        window_bytes += len(chunk)
+        if window_bytes >= STALL_BYTES:
+            window_start, window_bytes = time.monotonic(), 0
+        elif time.monotonic() - window_start > timeout:
+            raise TimeoutError(f"{url} stalled: {window_bytes} byte(s) in {timeout:g} s (less than "
+                               f"{STALL_BYTES} bytes); use --timeout to allow slower links")
+
+
 def _get_json(url: str, timeout: float) -> dict:
-    with urllib.request.urlopen(urllib.request.Request(url, headers=_HEADERS), timeout=timeout) as resp:
-        return json.loads(resp.read().decode("utf-8"))
+    with _OPENER.open(urllib.request.Request(url, headers=_HEADERS), timeout=timeout) as resp:
+        return json.loads(b"".join(_chunks(resp, timeout, url)).decode("utf-8"))
 
 
 def _record_files(base_url: str, record: str, *, timeout: float, retries: int, backoff: float) -> dict:
@@ -184,9 +219,37 @@ def _record_files(base_url: str, record: str, *, timeout: float, retries: int, b
     return {f.get("key") or f.get("filename"): f for f in files}
 
 
-def _planned(name: str, part: str, machine_type: str, entries: dict, base_url: str) -> PlannedFile:
-    """A PlannedFile from a Zenodo file entry; Zenodo's md5 wins over :data:`KNOWN_MD5` (with a warning)."""
-    record, known = PARTS[part][0], KNOWN_MD5[name]
+def load_checksums(checksums: str | os.PathLike | dict | None) -> dict[str, str]:
+    """The md5 table to trust: :data:`KNOWN_MD5`, or ``checksums`` (a dict or a JSON file name -> md5) instead."""
+    if checksums is None:
+        return dict(KNOWN_MD5)
+    if isinstance(checksums, dict):
+        table = checksums
+    else:
+        try:
+            table = json.loads(Path(checksums).read_text())
+        except (OSError, ValueError) as e:
+            raise DownloadError(f"cannot read the checksum file {checksums} ({e}); it must be JSON: "
+                                '{"dev_data_fan.zip": "<md5>", ...}') from None
+    if not isinstance(table, dict) or not all(isinstance(v, str) and len(v) == 32 for v in table.values()):
+        raise DownloadError(f"{checksums}: expected a JSON object mapping zip names to 32-digit md5 strings")
+    return {str(k): v.lower() for k, v in table.items()}
+
+
+def _allowed_link(url: str, base_url: str) -> bool:
+    """Only http(s), and only to the host of ``base_url`` or a known Zenodo host."""
+    parts, base = urlsplit(url), urlsplit(base_url)
+    return parts.scheme in ("http", "https") and parts.hostname is not None and (
+        parts.hostname == base.hostname or parts.hostname in ZENODO_HOSTS)
+
+
+def _planned(name: str, part: str, machine_type: str, entries: dict, base_url: str,
+             md5s: dict[str, str]) -> PlannedFile:
+    """A PlannedFile from a Zenodo file entry; the pinned md5 (``md5s``) must match the one the server lists."""
+    record = PARTS[part][0]
+    if name not in md5s:
+        raise DownloadError(f"no md5 pinned for {name}; add it to the --checksums file")
+    known = md5s[name]
     direct = f"{base_url.rstrip('/')}/record/{record}/files/{name}?download=1"
     entry = entries.get(name)
     if entry is None:
@@ -194,14 +257,17 @@ def _planned(name: str, part: str, machine_type: str, entries: dict, base_url: s
             warnings.warn(f"Zenodo record {record} does not list {name}; trying {direct}", stacklevel=3)
         return PlannedFile(name, part, machine_type, record, None, known, direct)
     checksum = str(entry.get("checksum", ""))
-    md5 = checksum[4:] if checksum.startswith("md5:") else known
-    if md5 != known:
-        warnings.warn(f"Zenodo lists md5 {md5} for {name} but the published value is {known}; using Zenodo's",
-                      stacklevel=3)
+    if checksum.startswith("md5:") and checksum[4:].lower() != known:
+        raise DownloadError(f"{base_url} lists md5 {checksum[4:]} for {name}, but the pinned value is {known}; "
+                            "nothing was downloaded and your files are untouched. Is --base-url a mirror of "
+                            "other data? Then pass --checksums FILE (JSON: zip name -> md5) to trust it.")
     links = entry.get("links") or {}
     url = urljoin(f"{base_url.rstrip('/')}/api/records/{record}", links.get("content") or links.get("self") or direct)
+    if not _allowed_link(url, base_url):
+        raise DownloadError(f"the record lists {url!r} as the link of {name}: only http(s) links to "
+                            f"{urlsplit(base_url).hostname} or {', '.join(ZENODO_HOSTS)} are followed; refusing")
     size = entry.get("size", entry.get("filesize"))
-    return PlannedFile(name, part, machine_type, record, int(size) if size is not None else None, md5, url)
+    return PlannedFile(name, part, machine_type, record, int(size) if size is not None else None, known, url)
 
 
 def _marker(out: Path, name: str) -> Path:
@@ -209,24 +275,49 @@ def _marker(out: Path, name: str) -> Path:
 
 
 def _done_info(out: Path | None, name: str, md5: str | None = None) -> dict | None:
-    """The completion marker of ``name`` if it exists, matches ``md5`` and its folders are still there."""
+    """The completion marker of ``name`` if it exists, matches ``md5`` and every extracted file is still there
+    with its size (older markers without a file list: its folders)."""
     try:
         info = json.loads(_marker(out, name).read_text()) if out is not None else None
     except (OSError, ValueError):
         return None
     if not info or (md5 and info.get("md5") != md5):
         return None
+    if "files" in info:
+        missing = [f for f, size in info["files"].items() if not _has_size(out / f, size)]
+        if missing:
+            print(f"{name}: {len(missing)} of {len(info['files'])} extracted file(s) are missing or changed in "
+                  f"size, e.g. {missing[0]}; extracting them again")
+        return None if missing else info
     return info if all((out / d).is_dir() for d in info.get("dirs", {})) else None
+
+
+def _has_size(path: Path, size: int) -> bool:
+    try:
+        return path.stat().st_size == size
+    except OSError:
+        return False
+
+
+def ground_truth_source(base_url: str = ZENODO_URL, ground_truth_url: str | None = None) -> str:
+    """Where the ground truth comes from: ``ground_truth_url``, else GitHub for Zenodo, else the mirror's
+    ``<base_url>/eval_data_list.csv``."""
+    if ground_truth_url:
+        return ground_truth_url
+    if base_url.rstrip("/") == ZENODO_URL:
+        return GROUND_TRUTH_URL
+    return f"{base_url.rstrip('/')}/{GROUND_TRUTH_NAME}"
 
 
 def plan_download(out: str | Path | None = None, *, machines: str | Sequence[str] | None = None,
                   parts: str | Sequence[str] = ("dev",), base_url: str = ZENODO_URL,
-                  ground_truth_url: str = GROUND_TRUTH_URL, timeout: float = 60.0, retries: int = 3,
-                  backoff: float = 1.0) -> list[PlannedFile]:
+                  ground_truth_url: str | None = None, timeout: float = 30.0, retries: int = 3,
+                  backoff: float = 1.0, checksums: str | os.PathLike | dict | None = None) -> list[PlannedFile]:
     """The files a :func:`download` with these options would fetch, with sizes, md5s and ``already_done``.
 
     Contacts the Zenodo API once per record, unless ``out`` already holds every requested file of that record.
     """
+    md5s = load_checksums(checksums)
     types, wanted = parse_types(machines), parse_parts(parts)
     if not types:
         raise ValueError(f"no machine type selected by {machines!r}; expected some of {', '.join(MACHINE_TYPES)}")
@@ -234,18 +325,19 @@ def plan_download(out: str | Path | None = None, *, machines: str | Sequence[str
     plan = []
     for part in (p for p in wanted if p in PARTS):
         names = {zip_name(part, t): t for t in types}
-        done = {n: _done_info(out, n) for n in names}
+        done = {n: _done_info(out, n, md5s.get(n)) for n in names}
         if all(done.values()):  # no network needed
             plan += [PlannedFile(n, part, t, PARTS[part][0], done[n].get("size"), done[n]["md5"],
                                  done[n].get("url", ""), True) for n, t in names.items()]
             continue
         entries = _record_files(base_url, PARTS[part][0], timeout=timeout, retries=retries, backoff=backoff)
         for n, t in names.items():
-            p = _planned(n, part, t, entries, base_url)
-            plan.append(replace(p, already_done=_done_info(out, n, p.md5) is not None))
+            p = _planned(n, part, t, entries, base_url, md5s)
+            plan.append(replace(p, already_done=done[n] is not None))
     if "ground_truth" in wanted or "eval" in wanted:
         have = out is not None and (out / GROUND_TRUTH_NAME).is_file()
-        plan.append(PlannedFile(GROUND_TRUTH_NAME, "ground_truth", "", "", None, "", ground_truth_url, have))
+        plan.append(PlannedFile(GROUND_TRUTH_NAME, "ground_truth", "", "", None, "",
+                                ground_truth_source(base_url, ground_truth_url), have))
     return plan
 
 
@@ -333,16 +425,42 @@ def _same(target: Path, info: zipfile.ZipInfo) -> bool:
         return zlib.crc32(f.read()) == info.CRC
 
 
-def extract_zip(zip_path: str | Path, root: str | Path, *, machine_type: str,
-                progress: bool = True) -> dict[str, int]:
+def _check_sizes(zip_path: str | Path, pairs: list, root: Path, max_member_bytes: int) -> None:
+    """Refuse members larger than a DCASE clip can be, and a zip that does not fit on the disk (declared sizes;
+    ``zipfile`` never returns more bytes than a member declares)."""
+    big = [info for info, _ in pairs if info.file_size > max_member_bytes]
+    if big:
+        raise DownloadError(f"{Path(zip_path).name}: member {big[0].filename!r} declares {_human(big[0].file_size)}"
+                            f", more than a DCASE2020 clip can be ({_human(max_member_bytes)}); {len(big)} such "
+                            "member(s). Refusing to extract (a zip bomb or the wrong zip); delete it.")
+    need = sum(info.file_size for info, target in pairs if not target.exists())
+    existing = root
+    while not existing.exists():
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if need > free:
+        raise DownloadError(f"{Path(zip_path).name} needs {_human(need)} to extract, {_human(free)} free in "
+                            f"{existing}; free some space and re-run.")
+
+
+def extracted_files(zip_path: str | Path, root: str | Path, *, machine_type: str) -> dict[str, int]:
+    """``{target path relative to root: size}`` of the wav members :func:`extract_zip` unpacks."""
+    with zipfile.ZipFile(zip_path) as zf:
+        return {t.relative_to(root).as_posix(): i.file_size for i, t in _member_targets(zf, Path(root), machine_type)}
+
+
+def extract_zip(zip_path: str | Path, root: str | Path, *, machine_type: str, progress: bool = True,
+                max_member_bytes: int = MAX_MEMBER_BYTES) -> dict[str, int]:
     """Unpack ``<type>/{train,test}/*.wav`` of ``zip_path`` under ``root``; ``{"<type>/train": n, ...}``.
 
-    Identical existing files are skipped; existing files with other content stop it before anything is written.
+    Identical existing files are skipped; existing files with other content, a member declaring more than
+    ``max_member_bytes`` or too little free disk space stop it before anything is written.
     """
     root = Path(root)
     try:
         with zipfile.ZipFile(zip_path) as zf:
             pairs = _member_targets(zf, root, machine_type)
+            _check_sizes(zip_path, pairs, root, max_member_bytes)
             clash = [t for info, t in pairs if t.exists() and not _same(t, info)]
             if clash:
                 raise DownloadError(f"{len(clash)} file(s) from {Path(zip_path).name} already exist with other "
@@ -377,22 +495,32 @@ def _fetch_ground_truth(p: PlannedFile, out: Path, *, timeout: float, retries: i
     os.replace(part, dest)
 
 
+def _write_marker(path: Path, info: dict) -> None:
+    """Write a completion marker atomically (temporary name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(info, indent=1))
+    os.replace(tmp, path)
+
+
 def download(out: str | Path, *, machines: str | Sequence[str] | None = None,
              parts: str | Sequence[str] = ("dev",), base_url: str = ZENODO_URL,
-             ground_truth_url: str = GROUND_TRUTH_URL, retries: int = 3, timeout: float = 60.0,
+             ground_truth_url: str | None = None, retries: int = 3, timeout: float = 30.0,
              backoff: float = 1.0, progress: bool = True, dry_run: bool = False,
-             keep_zips: bool = True) -> dict[str, list]:
+             keep_zips: bool = True, checksums: str | os.PathLike | dict | None = None) -> dict[str, list]:
     """Download, verify and extract DCASE2020 Task 2 parts into ``out``; idempotent.
 
     ``machines``: ``"fan,valve"``, a list, or ``None`` for all six; ``parts``: subset of ``dev,additional,eval,
     ground_truth`` (``eval`` brings the ground truth too). Returns ``{"planned": [PlannedFile], "downloaded":
     [names], "extracted": [names], "skipped": [names]}``; ``dry_run`` only prints the plan. Each request is
     retried ``retries`` more times after ``backoff`` · 1, 2, 4 … s; ``keep_zips=False`` deletes each zip once
-    it is verified and unpacked.
+    it is verified and unpacked. ``timeout``: seconds to wait for an answer, and to receive at least 1 kB, before
+    a retry. ``checksums`` (JSON file or dict, zip name -> md5) replaces the pinned :data:`KNOWN_MD5`.
     """
     out = Path(out)
     plan = plan_download(out, machines=machines, parts=parts, base_url=base_url,
-                         ground_truth_url=ground_truth_url, timeout=timeout, retries=retries, backoff=backoff)
+                         ground_truth_url=ground_truth_url, timeout=timeout, retries=retries, backoff=backoff,
+                         checksums=checksums)
     report = {"planned": plan, "downloaded": [], "extracted": [], "skipped": [p.name for p in plan if p.already_done]}
     if dry_run or all(p.already_done for p in plan):
         print(format_plan(plan) if dry_run else f"everything is already there in {out}; nothing to do")
@@ -407,9 +535,10 @@ def download(out: str | Path, *, machines: str | Sequence[str] | None = None,
         report["downloaded"] += [p.name] if fetched else []
         layout = PARTS[p.part][2]
         dirs = extract_zip(zip_path, out / layout, machine_type=p.machine_type, progress=progress)
-        info = {**asdict(p), "already_done": True, "dirs": {f"{layout}/{d}": n for d, n in dirs.items()}}
-        _marker(out, p.name).parent.mkdir(parents=True, exist_ok=True)
-        _marker(out, p.name).write_text(json.dumps(info, indent=1))
+        files = extracted_files(zip_path, out / layout, machine_type=p.machine_type)
+        info = {**asdict(p), "already_done": True, "dirs": {f"{layout}/{d}": n for d, n in dirs.items()},
+                "files": {f"{layout}/{f}": size for f, size in files.items()}}
+        _write_marker(_marker(out, p.name), info)
         report["extracted"].append(p.name)
         if not keep_zips:
             zip_path.unlink()
