@@ -18,3 +18,10 @@ def solutions(number: str):
 def crash(*args, **kwargs):
     """A learner's function with a bug: checkers must say so, not raise."""
     raise RuntimeError("a learner's bug")
+
+
+def verdict(capsys) -> tuple[bool, str]:
+    """What the last checker printed: ``(passed, message)``; checkers print ✓ or ✗ and return None."""
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(("✓", "✗ not yet:")), f"a checker printed no verdict: {out!r}"
+    return out.startswith("✓"), out

@@ -1,5 +1,6 @@
-"""The checkers of notebooks 03 and 04 accept the worked solutions, reject typical wrong answers with a hint,
-and never raise (a learner's crashing function is a hint, not a crash of the notebook)."""
+"""The checkers of notebooks 03 and 04 accept the worked solutions and valid alternatives, reject typical wrong
+answers with a specific hint, print (returning None) and never raise (a learner's crashing function is a hint,
+not a crash of the notebook)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,11 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from asdlib.exercises import ex03, ex04
+from asdlib.exercises.selection import constructed_history, rule_epochs
 from asdlib.heads import arcface_logits
-from solutions_loader import crash, solutions
+from solutions_loader import crash, solutions, verdict
 
-HISTORY = pd.DataFrame({"epoch": [1, 2, 3, 4], "loss": [9.0, 6.0, 4.0, 3.0], "acc": [0.1, 0.4, 0.7, 0.8],
-                        "val_loss": [8.0, 5.0, 5.5, 6.0], "test_auc": [0.6, 0.7, 0.75, 0.72]})
+HISTORY = constructed_history()  # every selection rule picks a different epoch
 
 
 @pytest.fixture(scope="module")
@@ -27,36 +28,73 @@ def sol04():
 
 
 def test_target_logit(sol03, capsys):
-    assert ex03.check_target_logit(sol03.target_logit)
-    assert not ex03.check_target_logit(lambda c, *, m, s: s * c)
-    assert "without the margin" in capsys.readouterr().out
-    assert not ex03.check_target_logit(lambda c, *, m, s: s * (c - m))
-    assert "CosFace" in capsys.readouterr().out
-    assert not ex03.check_target_logit(lambda c, *, m, s: torch.cos(torch.arccos(c) + m))
-    assert not ex03.check_target_logit(lambda c, *, m, s: c[:3])
-    assert not ex03.check_target_logit(crash)
-    assert "raised RuntimeError" in capsys.readouterr().out
+    ex03.check_target_logit(sol03.target_logit)
+    assert verdict(capsys)[0]
+    ex03.check_target_logit(lambda c, *, m, s: (s * torch.cos(torch.acos(c) + m)).numpy())  # numpy is fine
+    assert verdict(capsys)[0]
+    ex03.check_target_logit(lambda c, *, m, s: s * c)
+    assert "without the margin" in verdict(capsys)[1]
+    ex03.check_target_logit(lambda c, *, m, s: s * (c - m))
+    assert "CosFace" in verdict(capsys)[1]
+    ex03.check_target_logit(lambda c, *, m, s: torch.cos(torch.arccos(c) + m))
+    assert not verdict(capsys)[0]
+    ex03.check_target_logit(lambda c, *, m, s: c[:3])
+    assert not verdict(capsys)[0]
+    ex03.check_target_logit(crash)
+    assert "raised RuntimeError" in verdict(capsys)[1]
 
 
-def test_selected_epoch(sol03, tmp_path):
-    assert sol03.selected_epoch(HISTORY) == 2
-    assert ex03.check_selected_epoch(sol03.selected_epoch(HISTORY), HISTORY)
+def test_constructed_history_separates_the_rules():
+    epochs = rule_epochs(HISTORY)
+    assert epochs == {"honest": 5, "row": 4, "last": 8, "worst": 1, "zero": 0, "peeking": 6, "peeking_auc": 7,
+                      "lowest_test": 2}
+    assert len(set(epochs.values())) == len(epochs)
+
+
+def test_selected_epoch(sol03, tmp_path, capsys):
+    assert ex03.check_selected_epoch(sol03.selected_epoch(HISTORY), HISTORY) is None
+    assert verdict(capsys)[0]
+    ex03.check_selected_epoch(sol03.selected_epoch, HISTORY)  # a function: also run on the constructed one
+    assert verdict(capsys)[0]
+    ex03.check_selected_epoch(5.0, HISTORY)  # valid alternative: a float epoch
+    assert verdict(capsys)[0]
     HISTORY.to_csv(tmp_path / "history.csv", index=False)
-    assert ex03.check_selected_epoch(2, tmp_path)  # a run folder works too
-    assert not ex03.check_selected_epoch(int(HISTORY.val_loss.idxmin()), HISTORY)  # a row number, not the epoch
-    assert not ex03.check_selected_epoch(int(HISTORY.epoch[HISTORY.test_auc.idxmax()]), HISTORY)
-    assert not ex03.check_selected_epoch("two", HISTORY)
+    ex03.check_selected_epoch(5, tmp_path)  # a run folder works too
+    assert verdict(capsys)[0]
+    for answer, hint in ((4, "row number"), (6, "test AUC + pAUC"), (7, "highest test AUC"), (8, "last epoch"),
+                         (1, "*highest* validation loss"), (0, "no epoch 0")):
+        ex03.check_selected_epoch(answer, HISTORY)
+        ok, out = verdict(capsys)
+        assert not ok and hint in out, (answer, out)
+    ex03.check_selected_epoch(lambda h: int(h.epoch.iloc[-1]), HISTORY.iloc[:5])  # last = honest here only
+    ok, out = verdict(capsys)
+    assert not ok and "constructed" in out and "last epoch" in out
+    ex03.check_selected_epoch("two", HISTORY)
+    assert not verdict(capsys)[0]
+    ex03.check_selected_epoch(crash, HISTORY)
+    assert "RuntimeError" in verdict(capsys)[1]
 
 
 def test_peek_optimism(sol03, capsys):
     answer = sol03.peek_optimism(HISTORY)
-    assert answer == pytest.approx(5.0)  # best test AUC 75 % at epoch 3, kept epoch 2 has 70 %
-    assert ex03.check_peek_optimism(answer, HISTORY)
-    assert not ex03.check_peek_optimism(answer / 100, HISTORY)
-    assert "percentage points" in capsys.readouterr().out
-    assert not ex03.check_peek_optimism(0.0, HISTORY)
-    assert not ex03.check_peek_optimism(None, HISTORY)
-    assert not ex03.check_peek_optimism(answer, HISTORY.drop(columns=["test_auc"]))
+    assert answer == pytest.approx(3.0)  # peeking epoch 6 (AUC 75 %), kept epoch 5 (AUC 72 %)
+    ex03.check_peek_optimism(answer, HISTORY)
+    assert verdict(capsys)[0]
+    ex03.check_peek_optimism(sol03.peek_optimism, HISTORY)
+    assert verdict(capsys)[0]
+    peeking_row = lambda h: h.loc[(h.test_auc + h.test_pauc).idxmax()]  # noqa: E731
+    ex03.check_peek_optimism(lambda h: 100 * peeking_row(h).test_auc - 100 * h.set_index("epoch").test_auc[
+        h.set_index("epoch").val_loss.idxmin()], HISTORY)  # valid alternative, written differently
+    assert verdict(capsys)[0]
+    for wrong, hint in ((answer / 100, "percentage points"), (-answer, "wrong sign"), (8.0, "best test AUC of any"),
+                        (0.0, "honest rule keeps epoch 5 and peeking picks epoch 6")):
+        ex03.check_peek_optimism(wrong, HISTORY)
+        ok, out = verdict(capsys)
+        assert not ok and hint in out, (wrong, out)
+    ex03.check_peek_optimism(None, HISTORY)
+    assert not verdict(capsys)[0]
+    ex03.check_peek_optimism(answer, HISTORY.drop(columns=["test_auc"]))
+    assert not verdict(capsys)[0]
 
 
 def _noisy_arcmix(cosine, y_a, y_b, lam, *, m, s):
@@ -65,14 +103,21 @@ def _noisy_arcmix(cosine, y_a, y_b, lam, *, m, s):
 
 
 def test_arcmix(sol04, capsys):
-    assert ex04.check_arcmix(sol04.arcmix)
-    assert not ex04.check_arcmix(_noisy_arcmix)
-    assert "that is Noisy-ArcMix" in capsys.readouterr().out
-    assert not ex04.check_arcmix(lambda cosine, y_a, y_b, lam, *, m, s: F.cross_entropy(s * cosine, y_a))
-    assert not ex04.check_arcmix(crash)
+    ex04.check_arcmix(sol04.arcmix)
+    assert verdict(capsys)[0]
+    ex04.check_arcmix(lambda cosine, y_a, y_b, lam, *, m, s: lam * F.cross_entropy(
+        arcface_logits(cosine, y_a, m=m, s=s), y_a, reduction="sum") / len(y_a) + (1 - lam) * F.cross_entropy(
+        arcface_logits(cosine, y_b, m=m, s=s), y_b))  # valid alternative: sum / B
+    assert verdict(capsys)[0]
+    ex04.check_arcmix(_noisy_arcmix)
+    assert "that is Noisy-ArcMix" in verdict(capsys)[1]
+    ex04.check_arcmix(lambda cosine, y_a, y_b, lam, *, m, s: F.cross_entropy(s * cosine, y_a))
+    assert not verdict(capsys)[0]
+    ex04.check_arcmix(crash)
+    assert not verdict(capsys)[0]
 
 
-def test_angle_auc(sol04):
+def test_angle_auc(sol04, capsys):
     rng = np.random.default_rng(0)
     rows = [(t, i, label) for t, ids in (("fan", (0, 2)), ("valve", (0, 2))) for i in ids
             for label in ["normal"] * 10 + ["anomaly"] * 10]
@@ -82,13 +127,22 @@ def test_angle_auc(sol04):
     scores["score"] = rng.uniform(0, 1, len(scores))  # another score: its AUC is not the answer
     answer = sol04.angle_auc(scores)
     assert 0.5 < answer < 1.0
-    assert ex04.check_angle_auc(answer, scores) and ex04.check_angle_auc(100 * answer, scores)
-    assert not ex04.check_angle_auc(sol04.angle_auc(scores.assign(angle=scores.score)), scores)
-    assert not ex04.check_angle_auc("high", scores)
+    ex04.check_angle_auc(answer, scores)
+    assert verdict(capsys)[0]
+    ex04.check_angle_auc(100 * answer, scores)  # valid alternative: percent
+    assert verdict(capsys)[0]
+    ex04.check_angle_auc(sol04.angle_auc(scores.assign(angle=scores.score)), scores)
+    assert not verdict(capsys)[0]
+    ex04.check_angle_auc("high", scores)
+    assert not verdict(capsys)[0]
 
 
-def test_mixed_fraction(sol04):
-    answer = sol04.mixed_fraction()
-    assert ex04.check_mixed_fraction(answer)
-    assert not ex04.check_mixed_fraction(0.6)  # what a uniform λ would give
-    assert not ex04.check_mixed_fraction([0.4])
+def test_mixed_fraction(sol04, capsys):
+    ex04.check_mixed_fraction(sol04.mixed_fraction())
+    assert verdict(capsys)[0]
+    ex04.check_mixed_fraction(sol04.mixed_fraction(5000))  # valid alternative: fewer draws
+    assert verdict(capsys)[0]
+    ex04.check_mixed_fraction(0.6)  # what a uniform λ would give
+    assert not verdict(capsys)[0]
+    ex04.check_mixed_fraction([0.4])
+    assert not verdict(capsys)[0]

@@ -1,8 +1,8 @@
 """Checkers for the exercises of notebook 04 (loss comparison): ArcMix written out, the angle to the class centre
 used as an anomaly score, and how often Beta(α, α) mixup really mixes two clips.
 
-Each checker compares the learner's answer with what :mod:`asdlib` computes, prints ✓ or a hint, returns
-True/False and never raises. Solutions: ``notebooks/solutions/04_solutions.py``.
+Each checker compares the learner's answer with what :mod:`asdlib` computes, prints ✓ or a specific hint,
+returns None and never raises. ``solution(k)`` prints the worked solution of exercise ``k``.
 """
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import pandas as pd
 import torch
 from scipy.stats import beta
 
-from asdlib.exercises import report
+from asdlib.exercises import report, show_solution
 from asdlib.losses import arcmix_from_cosine, noisy_arcmix_from_cosine
 from asdlib.metrics import per_id_table, summary_table
+
+
+def solution(k: int) -> None:
+    """Print the worked solution of exercise ``k`` of notebook 04."""
+    show_solution("04", k)
 
 
 def _crash(err: Exception) -> str:
@@ -30,7 +35,7 @@ def _mix_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]]
     return cases
 
 
-def check_arcmix(fn, *, m: float = 0.7, s: float = 30.0) -> bool:
+def check_arcmix(fn, *, m: float = 0.7, s: float = 30.0) -> None:
     """Exercise 1: ``fn(cosine (B, K), y_a (B,), y_b (B,), lam, *, m, s) -> ()``, the ArcMix loss."""
     for cosine, y_a, y_b, lam in _mix_cases():
         expected = arcmix_from_cosine(cosine, y_a, y_b, lam, m=m, s=s)
@@ -58,7 +63,7 @@ def _angle_auc(scores: pd.DataFrame) -> float:
     return float(summary.loc[summary.machine_type == "Average", "auc"].iloc[0])
 
 
-def check_angle_auc(answer, scores: pd.DataFrame) -> bool:
+def check_angle_auc(answer, scores: pd.DataFrame) -> None:
     """Exercise 2: the average AUC of a run when the angle to the class centre is the anomaly score."""
     expected = _angle_auc(scores)
     try:
@@ -76,7 +81,7 @@ def _mixed_fraction(*, alpha: float = 0.5, low: float = 0.2, high: float = 0.8) 
     return float(beta.cdf(high, alpha, alpha) - beta.cdf(low, alpha, alpha))
 
 
-def check_mixed_fraction(answer, *, alpha: float = 0.5, low: float = 0.2, high: float = 0.8) -> bool:
+def check_mixed_fraction(answer, *, alpha: float = 0.5, low: float = 0.2, high: float = 0.8) -> None:
     """Exercise 3: an estimate (from sampled λ) of the fraction of batches with ``low < λ < high``."""
     expected = _mixed_fraction(alpha=alpha, low=low, high=high)
     try:
