@@ -9,7 +9,7 @@ DATA   ?= data/synth/$(SIZE)
 MACHINES ?= fan
 PARTS  ?= dev,additional,eval
 
-.PHONY: run test lab data download notebooks lint bench clean-venv help
+.PHONY: run test lab data download notebooks book lint bench clean-venv help
 
 help:
 	@echo "make run       create .venv, generate the default dataset, run the notebook series into build/"
@@ -17,6 +17,7 @@ help:
 	@echo "make lab       JupyterLab on notebooks/"
 	@echo "make data      generate the procedural dataset (SIZE=smoke|default|full) into data/synth/SIZE"
 	@echo "make download  download real DCASE2020 data (MACHINES=fan,valve PARTS=dev,additional,eval)"
+	@echo "make book      the course website of the executed notebooks (after make run) in build/book/"
 
 # The virtual environment is (re)built when pyproject.toml changes; pip takes torch from the local cache if any.
 $(STAMP): pyproject.toml
@@ -39,6 +40,11 @@ run: data
 
 notebooks: $(STAMP)
 	ASD_SMOKE=1 $(PY) -m asdlib run-series --data data/synth/smoke --build build/smoke --size smoke
+
+# The course website from the notebooks that make run executed (BOOK_FROM=build/smoke: after make notebooks).
+BOOK_FROM ?= build
+book: $(STAMP)
+	$(PY) notebooks/_site/build_book.py --executed $(BOOK_FROM) --out build/book
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -32,3 +32,20 @@ def real_samples_dir(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} not found: the 93 real DCASE2020 clips are needed for this test")
     return path
+
+
+@pytest.fixture(scope="session")
+def series_env(tmp_path_factory) -> dict[str, str]:
+    """The environment of the notebook smoke runs: one smoke dataset and one runs folder for the whole series."""
+    from asdlib.synth import generate_dataset
+
+    root = tmp_path_factory.mktemp("series")
+    generate_dataset(root / "smoke", size="smoke", progress=False)
+    return {"ASD_SMOKE": "1", "ASD_DATA": str(root / "smoke"), "ASD_RUNS": str(root / "runs"),
+            "ASD_SIZE": "smoke"}
+
+
+@pytest.fixture(scope="session")
+def series_build(tmp_path_factory) -> Path:
+    """Where the notebook smoke tests write the executed notebooks (the course-website test builds from them)."""
+    return tmp_path_factory.getbasetemp() / "build"

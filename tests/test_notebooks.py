@@ -16,16 +16,6 @@ from asdlib.series import execute_notebook, list_notebooks
 NOTEBOOKS = list_notebooks()
 
 
-@pytest.fixture(scope="module")
-def series_env(tmp_path_factory) -> dict[str, str]:
-    from asdlib.synth import generate_dataset
-
-    root = tmp_path_factory.mktemp("series")
-    generate_dataset(root / "smoke", size="smoke", progress=False)
-    return {"ASD_SMOKE": "1", "ASD_DATA": str(root / "smoke"), "ASD_RUNS": str(root / "runs"),
-            "ASD_SIZE": "smoke"}
-
-
 def test_notebooks_are_committed_clean():
     assert NOTEBOOKS, "no notebooks found in notebooks/"
     for path in NOTEBOOKS:
@@ -41,8 +31,8 @@ def test_notebooks_are_committed_clean():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_smoke_mode(path: Path, series_env, tmp_path_factory):
-    build = tmp_path_factory.getbasetemp() / "build"
+def test_notebook_runs_in_smoke_mode(path: Path, series_env, series_build):
+    build = series_build  # session fixtures (conftest.py): tests/test_site.py builds the website from these
     executed = nbformat.read(execute_notebook(path, build, env=series_env, timeout=900), as_version=4)
     outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     text = "".join(o.get("text", "") + json.dumps(o.get("data", {})) for o in outputs)
