@@ -105,6 +105,12 @@ def test_every_equation_of_the_series_converts_to_mathml():
             assert out.startswith("<math") and "merror" not in out, (page, tex)
 
 
+def test_operator_names_get_thin_spaces_as_in_tex():
+    mathml = _load("mathml")
+    assert "<mi>s</mi><mspace" in mathml.tex_to_mathml(r"s\cos\theta", display=False)
+    assert "<msub><mi>log</mi><mrow>" in mathml.tex_to_mathml(r"\log_{10} x", display=False)  # scripts intact
+
+
 def test_builder_stages_missing_notebooks_with_a_clear_message(tmp_path):
     builder = _load("build_book")
     stage = tmp_path / "src"

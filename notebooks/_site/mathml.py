@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import xml.etree.ElementTree as ET
 
 from docutils import nodes
 from sphinx.locale import _
@@ -19,6 +20,35 @@ logger = logging.getLogger(__name__)
 
 # aligned/split rows inside a display: latex2mathml handles split (and align*) but not a bare aligned.
 _ALIASES = ((r"\begin{aligned}", r"\begin{split}"), (r"\end{aligned}", r"\end{split}"))
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+FUNCTIONS = {"sin", "cos", "tan", "arcsin", "arccos", "arctan", "log", "ln", "exp", "lg"}
+ROWS = {"math", "mrow", "mstyle", "mtd", "msqrt", "mpadded", "mphantom", "menclose"}  # any number of children
+THIN_SPACE = "0.1667em"  # TeX's thin space, between an operator name and its neighbours
+
+
+def _is_function(node: ET.Element) -> bool:
+    """``<mi>cos</mi>``, or a scripted one such as ``<msub><mi>log</mi><mn>10</mn></msub>``."""
+    tag = node.tag.removeprefix(f"{{{MATHML_NS}}}")
+    if tag in ("msub", "msup", "msubsup") and len(node):
+        return _is_function(node[0])
+    return tag == "mi" and (node.text or "").strip() in FUNCTIONS
+
+
+def space_functions(mathml: str) -> str:
+    """Thin spaces around operator names (cos, log, ...), as TeX sets them; browsers add none to an ``<mi>``."""
+    ET.register_namespace("", MATHML_NS)
+    root = ET.fromstring(mathml)
+    for parent in list(root.iter()):
+        if parent.tag.removeprefix(f"{{{MATHML_NS}}}") not in ROWS:  # scripts and fractions: fixed children
+            continue
+        kids = list(parent)
+        for i in reversed(range(len(kids))):
+            if not _is_function(kids[i]):
+                continue
+            for j in (i + 1, i - 1):  # no space next to an operator or a parenthesis (an <mo>), as in TeX
+                if 0 <= j < len(kids) and not kids[j].tag.endswith("}mo"):
+                    parent.insert(max(i, j), ET.Element(f"{{{MATHML_NS}}}mspace", width=THIN_SPACE))
+    return ET.tostring(root, encoding="unicode")
 
 
 def tex_to_mathml(latex: str, *, display: bool) -> str:
@@ -35,7 +65,7 @@ def tex_to_mathml(latex: str, *, display: bool) -> str:
     try:
         out = latex2mathml.converter.convert(tex, display="block" if display else "inline")
         if not re.search(r"<mi>&(amp;)?</mi>", out):  # an alignment '&' it did not understand
-            return out
+            return space_functions(out)
         errors.append("latex2mathml: unhandled '&'")
     except Exception as exc:  # noqa: BLE001 - any parser error means: try the next converter
         errors.append(f"latex2mathml: {exc}")
