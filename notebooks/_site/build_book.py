@@ -7,7 +7,8 @@ notebook is made self-contained for offline reading: saved widget views (tqdm pr
 HTML drawn from the saved widget state, and the remote "Open in Colab" badge image becomes a local copy.
 
 A notebook without an executed copy is staged from its source (text, math and code, no outputs) under a
-warning banner, and listed at the end; ``--strict`` makes that an error instead.
+warning banner, and listed at the end; ``--strict`` makes that an error instead (as does having no executed
+notebook at all).
 """
 from __future__ import annotations
 
@@ -166,11 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "build" / "book", help="output folder")
     parser.add_argument("--strict", action="store_true", help="fail if a notebook has no executed copy")
     args = parser.parse_args(argv)
-    if not any(args.executed.glob("[0-9][0-9]_*.ipynb")):
+    if not any(args.executed.glob("[0-9][0-9]_*.ipynb")):  # some may be missing, but not all
         print(f"no executed notebooks in {args.executed}: run `make run` first "
-              f"(or `make notebooks` and `make book BOOK_FROM=build/smoke`)")
-        if args.strict:
-            return 1
+              f"(or `make notebooks` and then `make book BOOK_FROM=build/smoke`)")
+        return 1
     return build(args.executed, args.out, strict=args.strict)
 
 
