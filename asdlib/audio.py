@@ -3,9 +3,10 @@
 The originals read 16-kHz mono clips and keep their first 10 s (160000 samples), unpadded (seed_spec §2.1).
 :func:`load_audio` does the same with soundfile (``torchaudio.load`` now needs FFmpeg) and copes with what
 real folders contain: other sample rates (resampled, with a warning), several channels (averaged), short clips
-(zero-padded, with a warning). A file that cannot be decoded — missing, empty, corrupt, truncated (libsndfile
-would silently return fewer frames, so the wav header is checked), or not a wav file — raises
-:class:`AudioError` naming the file and the fix.
+(zero-padded, with a warning). Only the frames needed are read, before any resampling, and a header claiming a
+sample rate outside 1–384 kHz is refused. A file that cannot be decoded — missing, empty, corrupt, truncated
+(libsndfile would silently return fewer frames, so the wav header is checked), or not a wav file — raises
+:class:`AudioError` naming the file and the fix. :func:`check_header` does the cheap checks without decoding.
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 WAV_FORMATS = ("WAV", "WAVEX", "RF64")
-_FIX = "re-download or delete it, or pass on_error='skip' to build_cache"
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000  # outside: a broken header, not a recording
+_FIX = "re-download or delete it (or skip bad files: --on-error skip, on_error='skip' in Python)"
+_MARGIN = 256  # extra source frames read past the clip so resampling sees the same neighbourhood
 
 
 class DataError(ValueError):
@@ -44,7 +47,7 @@ def load_audio(path: str | Path, *, sr: int = 16000, seconds: float | None = 10.
     Longer clips keep their first ``seconds``; shorter ones are zero-padded (with a warning); ``seconds=None``
     keeps the whole clip.
     """
-    wave, file_sr = _read_wav(Path(path))
+    wave, file_sr = _read_wav(Path(path), seconds=seconds)
     if file_sr != sr:
         warnings.warn(f"{path}: resampling from {file_sr} Hz to {sr} Hz", stacklevel=2)
         g = math.gcd(file_sr, sr)
@@ -60,20 +63,52 @@ def _fit_length(wave: np.ndarray, length: int, path: str | Path) -> np.ndarray:
     return wave[:length]
 
 
-def _read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """Decode a wav file: ``-> (mono float32 (L,), sample rate)``; every failure is an :class:`AudioError`."""
+def check_header(path: str | Path) -> str | None:
+    """Why ``path`` is not a usable wav file, from its header alone (``soundfile.info``), or ``None`` if it is."""
+    try:
+        _open_checked(Path(path)).close()
+    except AudioError as e:
+        return str(e).removeprefix(f"{path}: ").split("; ")[0]
+    return None
+
+
+def _open_checked(path: Path) -> sf.SoundFile:
+    """An open SoundFile for a wav file with a sane header; every failure is an :class:`AudioError`."""
+    if path.is_dir():
+        raise AudioError(f"{path}: a folder, not a wav file; rename or move it")
     if not path.is_file():
         raise AudioError(f"{path}: no such file; re-index the dataset (index_dataset) or re-download it")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes); {_FIX}")
     try:
-        with sf.SoundFile(path) as f:
-            if f.format not in WAV_FORMATS:
-                raise AudioError(f"{path}: a {f.format} file, not a wav file; convert or delete it")
-            data, frames, file_sr = f.read(dtype="float32", always_2d=True), f.frames, f.samplerate  # (L, ch)
+        f = sf.SoundFile(path)
     except (RuntimeError, OSError) as e:  # soundfile.LibsndfileError is a RuntimeError
         raise AudioError(f"{path}: not readable as audio ({e}); {_FIX}") from None
-    if _missing_bytes(path) > 0 or len(data) != frames:
+    if f.format not in WAV_FORMATS:
+        f.close()
+        raise AudioError(f"{path}: a {f.format} file, not a wav file; convert or delete it")
+    if not MIN_SAMPLE_RATE <= f.samplerate <= MAX_SAMPLE_RATE:
+        f.close()
+        raise AudioError(f"{path}: its header claims {f.samplerate} Hz, outside {MIN_SAMPLE_RATE}-"
+                         f"{MAX_SAMPLE_RATE} Hz (a damaged header); {_FIX}")
+    if f.frames == 0 or _missing_bytes(path) > 0:
+        f.close()
+        what = "no samples" if f.frames == 0 else "truncated (the file is shorter than its wav header says)"
+        raise AudioError(f"{path}: {what}; {_FIX}")
+    return f
+
+
+def _read_wav(path: Path, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode a wav file (only its first ``seconds`` plus a small margin, when given):
+    ``-> (mono float32 (L,), sample rate)``; every failure is an :class:`AudioError`."""
+    try:
+        with _open_checked(path) as f:
+            file_sr = f.samplerate
+            want = f.frames if seconds is None else min(f.frames, math.ceil(seconds * file_sr) + _MARGIN)
+            data, frames = f.read(want, dtype="float32", always_2d=True), want  # (L, ch)
+    except (RuntimeError, OSError) as e:
+        raise AudioError(f"{path}: not readable as audio ({e}); {_FIX}") from None
+    if len(data) != frames:
         raise AudioError(f"{path}: truncated (the file is shorter than its wav header says); {_FIX}")
     if len(data) == 0 or not np.isfinite(data).all():
         raise AudioError(f"{path}: {'no samples' if len(data) == 0 else 'NaN or infinite samples'}; {_FIX}")

@@ -3,9 +3,14 @@
 Decoding the ~38k DCASE2020 wav files takes minutes; later epochs, runs and notebooks should not pay it again.
 :func:`build_cache` writes ``<cache_dir>/<key>.npy`` (every clip, ``(N, L)``, int16 by default), ``<key>.csv``
 (the index rows, same order) and ``<key>.json`` (sample rate, clip length, skipped files). The key hashes each
-file's path, size and modification time with ``sr``, ``L`` and the dtype, so adding, removing or editing a
-file gives a new key and a fresh build. Everything is written under temporary names and renamed at the end,
-the ``.json`` last, so an interrupted build never looks valid. :meth:`WaveCache.waves` copies the clips it is
+file's path, size, modification time and a sample of its bytes (the first 256 and 8 × 256 spread over the
+file) with ``sr``, ``L`` and the dtype, so adding, removing or editing a file gives a new key and a fresh
+build, even an edit that keeps size and mtime (``cp -p``, ``rsync -t``). Not detected: an edit that keeps
+size and mtime *and* touches only bytes outside the sample; delete the cache folder to force a rebuild.
+The ``.npy`` is written with plain writes (no memory map, so a full disk is an error, not a SIGBUS), after
+checking that the disk has room. Everything is written under temporary names (``<key>.tmp-<host>-<pid>.*``)
+and renamed at the end, the ``.json`` last, so an interrupted build never looks valid; temporaries left by
+dead processes are removed by the next build. :meth:`WaveCache.waves` copies the clips it is
 asked for out of the file with positioned reads, one per run of consecutive rows: nothing is held in RAM or
 stays mapped into the process, so memory stays flat however large the dataset (the OS page cache keeps hot
 clips fast); :attr:`WaveCache.array` is a read-only mmap view for inspection. :class:`ClipDataset` serves
@@ -14,17 +19,21 @@ clips fast); :attr:`WaveCache.array` is a read-only mmap view for inspection. :c
 """
 from __future__ import annotations
 
+import errno
+import re
 import hashlib
 import io
 import json
 import os
+import shutil
+import socket
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from numpy.lib.format import open_memmap, write_array_header_1_0
+from numpy.lib.format import write_array_header_1_0
 from torch.utils.data import BatchSampler, Dataset
 from tqdm.auto import tqdm
 
@@ -32,19 +41,30 @@ from asdlib.audio import AudioError, DataError, check_on_error, load_audio
 
 DTYPES = ("int16", "float16", "float32")
 _INT16_SCALE = 32768.0  # soundfile's PCM_16 scale: 16-bit sources round-trip exactly
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_SAMPLE_BYTES, _SAMPLES = 256, 8  # content sample of the key: the header block + 8 blocks spread evenly
 
 
 def cache_key(index: pd.DataFrame, *, sr: int, num_samples: int, dtype: str) -> str:
-    """Hash of every file's ``(path, size, mtime_ns)``, in order, and the decoding settings."""
+    """Hash of every file's ``(path, size, mtime_ns, sampled bytes)``, in order, and the decoding settings."""
     h = hashlib.sha256(json.dumps([_FORMAT_VERSION, sr, num_samples, dtype]).encode())
     for path in index["path"]:
         try:
             st = os.stat(path)
             h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(_content_sample(path, st.st_size))
         except OSError:
             h.update(f"{path}\0missing\n".encode())
     return h.hexdigest()[:24]
+
+
+def _content_sample(path: str, size: int) -> bytes:
+    """The first :data:`_SAMPLE_BYTES` bytes and :data:`_SAMPLES` blocks spread evenly over the file."""
+    with open(path, "rb", buffering=0) as f:
+        blocks = [os.pread(f.fileno(), _SAMPLE_BYTES, 0)]
+        for k in range(1, _SAMPLES + 1):
+            blocks.append(os.pread(f.fileno(), _SAMPLE_BYTES, max(0, size * k // (_SAMPLES + 1))))
+    return b"".join(blocks)
 
 
 def build_cache(index: pd.DataFrame, *, sr: int = 16000, seconds: float = 10.0,
@@ -63,8 +83,10 @@ def build_cache(index: pd.DataFrame, *, sr: int = 16000, seconds: float = 10.0,
                          "'path' column")
     num_samples = round(seconds * sr)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(cache_dir)
     stem = Path(cache_dir) / cache_key(index, sr=sr, num_samples=num_samples, dtype=dtype)
     if not all(stem.with_suffix(ext).is_file() for ext in (".npy", ".csv", ".json")):
+        _check_space(Path(cache_dir), len(index) * num_samples * np.dtype(dtype).itemsize)
         _write(stem, index, sr=sr, seconds=seconds, dtype=dtype, on_error=on_error, progress=progress)
     cache = WaveCache(stem.with_suffix(".npy"))
     kept = index[~index["path"].isin({p for p, _ in cache.skipped})].reset_index(drop=True)
@@ -76,10 +98,51 @@ def build_cache(index: pd.DataFrame, *, sr: int = 16000, seconds: float = 10.0,
     return cache
 
 
+_TMP = re.compile(r"\.tmp(?:-(?P<host>.+)-)?(?P<pid>\d+)\.(?:npy|csv|json)$")
+
+
+def _tmp_tag() -> str:
+    return f"tmp-{socket.gethostname()}-{os.getpid()}"
+
+
+def remove_stale_temporaries(cache_dir: str | Path) -> list[Path]:
+    """Delete the temporaries of builds whose process (on this host) is gone, e.g. after ``kill -9``."""
+    removed = []
+    for path in Path(cache_dir).glob("*.tmp*"):
+        match = _TMP.search(path.name)
+        if match is None or match["host"] not in (None, socket.gethostname()) or _alive(int(match["pid"])):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB"
+
+
+def _check_space(cache_dir: Path, need: int) -> None:
+    """Raise :class:`DataError` ("N GB needed, M GB free in DIR") when the cache cannot fit on its disk."""
+    free = shutil.disk_usage(cache_dir).free
+    if need > free:
+        raise DataError(f"the waveform cache needs {_gb(need)}, {_gb(free)} free in {cache_dir}; free some "
+                        "space or set data.cache_dir to a folder on a larger disk")
+
+
 def _write(stem: Path, index: pd.DataFrame, *, sr: int, seconds: float, dtype: str, on_error: str,
            progress: bool) -> None:
     """Decode into temporary files, then rename them into place; the ``.json`` last marks completion."""
-    tmp = {ext: stem.with_name(f"{stem.name}.tmp{os.getpid()}{ext}") for ext in (".npy", ".csv", ".json")}
+    tmp = {ext: stem.with_name(f"{stem.name}.{_tmp_tag()}{ext}") for ext in (".npy", ".csv", ".json")}
     try:
         kept, skipped = _decode_all(tmp[".npy"], index["path"].tolist(), sr=sr, seconds=seconds, dtype=dtype,
                                     on_error=on_error, progress=progress)
@@ -88,6 +151,13 @@ def _write(stem: Path, index: pd.DataFrame, *, sr: int, seconds: float, dtype: s
         tmp[".json"].write_text(json.dumps(meta, indent=1))
         for ext in (".npy", ".csv", ".json"):
             os.replace(tmp[ext], stem.with_suffix(ext))
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise
+        need = len(index) * round(seconds * sr) * np.dtype(dtype).itemsize
+        raise DataError(f"could not write the waveform cache {stem}.npy ({e.strerror}): it needs {_gb(need)}, "
+                        f"{_gb(shutil.disk_usage(stem.parent).free)} free in {stem.parent} now; free some space "
+                        "or set data.cache_dir to a folder on a larger disk") from None
     finally:
         for path in tmp.values():
             path.unlink(missing_ok=True)
@@ -95,11 +165,13 @@ def _write(stem: Path, index: pd.DataFrame, *, sr: int, seconds: float, dtype: s
 
 def _decode_all(path: Path, paths: list[str], *, sr: int, seconds: float, dtype: str, on_error: str,
                 progress: bool) -> tuple[list[int], list[tuple[str, str]]]:
-    """Decode ``paths`` into a new ``.npy`` at ``path``: ``-> (kept positions, skipped (path, reason))``."""
-    out = open_memmap(path, mode="w+", dtype=dtype, shape=(len(paths), round(seconds * sr)))  # (N, L)
+    """Decode ``paths`` into a new ``.npy`` ``(N, L)`` at ``path`` with plain writes (no memory map):
+    ``-> (kept positions, skipped (path, reason))``."""
     kept, skipped = [], []
-    with warnings.catch_warnings(record=True) as notes:
+    with open(path, "wb") as out, warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always")
+        write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                     "fortran_order": False, "shape": (len(paths), round(seconds * sr))})
         for i, p in enumerate(tqdm(paths, desc="decoding clips", unit="clip", disable=not progress)):
             try:
                 wave = load_audio(p, sr=sr, seconds=seconds)
@@ -108,10 +180,8 @@ def _decode_all(path: Path, paths: list[str], *, sr: int, seconds: float, dtype:
                     raise
                 skipped.append((p, str(e)))
                 continue
-            out[len(kept)] = _encode(wave, dtype)
+            out.write(_encode(wave, dtype).tobytes())
             kept.append(i)
-    out.flush()
-    del out
     if not kept:
         raise AudioError(f"none of the {len(paths)} files could be decoded; first: {skipped[0][1]}")
     if skipped:
@@ -123,9 +193,11 @@ def _decode_all(path: Path, paths: list[str], *, sr: int, seconds: float, dtype:
 
 def _shrink_npy(path: Path, rows: int) -> None:
     """Cut a ``.npy`` to its first ``rows`` rows in place (numpy leaves room in the header for this)."""
-    arr = np.load(path, mmap_mode="r")
-    shape, dtype, offset = (rows, *arr.shape[1:]), arr.dtype, arr.offset
-    del arr
+    with open(path, "rb") as f:  # the header only: the file may be shorter than it announces
+        np.lib.format.read_magic(f)
+        old_shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        offset = f.tell()
+    shape = (rows, *old_shape[1:])
     header = io.BytesIO()
     write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
                                     "shape": shape})
@@ -134,6 +206,7 @@ def _shrink_npy(path: Path, rows: int) -> None:
     with open(path, "r+b") as f:
         f.write(header.getvalue())
         f.truncate(offset + rows * int(np.prod(shape[1:])) * dtype.itemsize)
+        # rows never written (skipped files) were never allocated: the file is exactly this long now
 
 
 def _encode(wave: np.ndarray, dtype: str) -> np.ndarray:
@@ -172,14 +245,25 @@ class WaveCache:
         if not all(p.is_file() for p in parts):
             raise DataError(f"{self.path} is not a complete waveform cache; build one with "
                             "build_cache(index_dataset(root))")
-        meta = json.loads(parts[2].read_text())
-        self.sample_rate: int = meta["sample_rate"]
-        self.num_samples: int = meta["num_samples"]
-        self.skipped: list[tuple[str, str]] = [tuple(s) for s in meta["skipped"]]
-        self.index: pd.DataFrame = pd.read_csv(parts[1], keep_default_na=False)
+        fix = f"delete {self.path.with_suffix('.*')} and run again to rebuild the cache"
+        try:
+            meta = json.loads(parts[2].read_text())
+            self.sample_rate: int = int(meta["sample_rate"])
+            self.num_samples: int = int(meta["num_samples"])
+            self.skipped: list[tuple[str, str]] = [tuple(s) for s in meta["skipped"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{parts[2]} is damaged ({type(e).__name__}: {e}); {fix}") from None
+        try:
+            self.index: pd.DataFrame = pd.read_csv(parts[1], keep_default_na=False)
+        except (ValueError, pd.errors.ParserError) as e:
+            raise DataError(f"{parts[1]} is damaged ({e}); {fix}") from None
         self._array = None
-        if self.array.shape != (len(self.index), self.num_samples):
-            raise DataError(f"{self.path} does not match its index {parts[1]}; delete both and rebuild")
+        try:
+            shape = self.array.shape
+        except (ValueError, OSError) as e:  # truncated: "mmap length is greater than file size"
+            raise DataError(f"{self.path} is damaged or truncated ({e}); {fix}") from None
+        if shape != (len(self.index), self.num_samples):
+            raise DataError(f"{self.path} does not match its index {parts[1]}; {fix}")
 
     @property
     def array(self) -> np.ndarray:

@@ -9,8 +9,12 @@ renames their keys to ours and re-orders the class rows from the original label 
 """
 from __future__ import annotations
 
+import errno
 import os
+import pickle
+import shutil
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -39,6 +43,33 @@ _WRAPPER_KEYS = ("clf_state_dict", "state_dict", "model")
 _RESERVED = ("format", "version", "model", "label_order", "state_dict")
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read or used; the message names the file and the fix."""
+
+
+def read_checkpoint_file(path: str | os.PathLike, *, map_location="cpu", fix: str = "") -> object:
+    """``torch.load(path, weights_only=True)``, turning an empty, truncated or foreign file into one
+    :class:`CheckpointError` naming it; ``fix`` says what to do (default: re-create or re-download it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file" + (f"; {fix}" if fix else ""))
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes); {fix or 're-create or re-download it'}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" in str(e):
+            raise CheckpointError(f"{path} holds objects other than tensors and plain types, which are not "
+                                  "loaded (they could run code); re-save it with asdlib.checkpoints.save_model"
+                                  ) from None
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({str(e).splitlines()[0]}); "
+                              f"{fix or 're-create or re-download it'}") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path} is truncated, damaged or not a PyTorch checkpoint ({first}); "
+                              f"{fix or 're-create or re-download it'}") from None
+
+
 def save_model(path: str | os.PathLike, model: nn.Module, *, extra: Mapping | None = None) -> Path:
     """Write ``model`` as an asdlib checkpoint atomically (temporary file + rename); return the path."""
     extra = dict(extra or {})
@@ -53,9 +84,10 @@ def save_model(path: str | os.PathLike, model: nn.Module, *, extra: Mapping | No
 
 def load_checkpoint(path: str | os.PathLike, *, map_location="cpu") -> dict:
     """Read an asdlib checkpoint dict (``weights_only=True``); raise a clear error for other files."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = read_checkpoint_file(path, map_location=map_location,
+                                fix="train again, or pass another checkpoint (e.g. last.pt / best.pt of the run)")
     if not isinstance(ckpt, Mapping) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an asdlib checkpoint; for the original authors' weights use "
+        raise CheckpointError(f"{path} is not an asdlib checkpoint; for the original authors' weights use "
                          "asdlib.checkpoints.import_original or `python -m asdlib import-checkpoint`")
     if ckpt.get("version", 0) > VERSION:
         raise ValueError(f"{path} has checkpoint version {ckpt['version']}; this asdlib reads <= {VERSION}")
@@ -66,6 +98,10 @@ def load_model(path: str | os.PathLike, *, map_location="cpu") -> nn.Module:
     """Rebuild and load the model of an asdlib checkpoint, in eval mode (on ``map_location`` if a device)."""
     ckpt = load_checkpoint(path, map_location=map_location)
     model = build_model(**ckpt["model"])
+    bad = [k for k, v in ckpt["state_dict"].items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{path} holds NaN or infinite weights ({len(bad)} tensors, e.g. {bad[0]}): the "
+                              "training diverged; retrain with a lower train.lr")
     _load_checked(model, ckpt["state_dict"], f"{path} ({ckpt['model']['name']})")
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
@@ -202,6 +238,16 @@ def _atomic_save(obj: dict, path: Path) -> Path:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch reports a full disk as "enforce fail at inline_container.cc"
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise
+        if isinstance(e, RuntimeError) and "write" not in str(e).lower():
+            raise
+        free = shutil.disk_usage(path.parent).free
+        raise OSError(errno.ENOSPC, f"could not write {path}: the disk is full or the file too large "
+                      f"({free / 1e6:.0f} MB free in {path.parent}); free some space and run again"
+                      f"{' (the previous file is unchanged)' if path.exists() else ''}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

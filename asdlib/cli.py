@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import sys
+import warnings
+import zipfile
 from pathlib import Path
 
 
@@ -23,7 +26,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    print(_index_summary(args.root, ground_truth=args.ground_truth, on_error=args.on_error))
+    with warnings.catch_warnings():  # the skipped files are listed below instead
+        warnings.filterwarnings("ignore", message="index_dataset skipped")
+        print(_index_summary(args.root, ground_truth=args.ground_truth, on_error=args.on_error, check_audio=True))
     return 0
 
 
@@ -39,7 +44,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from asdlib.experiment import train_from_config
 
-    train_from_config(args.config, args.data, args.out, overrides=args.overrides, resume=not args.no_resume)
+    train_from_config(args.config, args.data, args.out, overrides=args.overrides, resume=not args.no_resume,
+                      on_error=args.on_error)
     return 0
 
 
@@ -53,12 +59,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from asdlib.experiment import score_files
 
-    table = score_files(args.checkpoint, args.paths, machine_type=args.machine_type, machine_id=args.machine_id,
-                        progress=args.out is not None)
+    if args.out and args.out.exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
+    with warnings.catch_warnings():  # skipped files are listed below, one line each
+        warnings.filterwarnings("ignore", message="skipped .* file")
+        table = score_files(args.checkpoint, args.paths, machine_type=args.machine_type,
+                            machine_id=args.machine_id, progress=args.out is not None, on_error=args.on_error)
+    for path, reason in table.attrs.get("skipped", []):
+        print(f"skipped {path}: {reason}", file=sys.stderr)
     if args.out:
-        if args.out.exists() and not args.overwrite:
-            raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
-        table.to_csv(args.out, index=False)
+        tmp = args.out.with_name(f".{args.out.name}.tmp{os.getpid()}")
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, args.out)
         print(f"wrote {len(table)} scores to {args.out}", file=sys.stderr)
     else:
         table.to_csv(sys.stdout, index=False)
@@ -85,13 +97,17 @@ def _index_summary(root, **kwargs) -> str:
     from asdlib.data import index_dataset
 
     df = index_dataset(root, **kwargs)
+    skipped = df.attrs.get("skipped", [])
+    problems = "".join(f"\nskipped {p}: {r}" for p, r in skipped)
+    if skipped:
+        problems = f"\n{len(skipped)} file(s) or folder(s) skipped:" + problems
     if df.empty:
-        return f"{root}: no clips found"
+        return f"{root}: no clips found" + problems
     counts = df.groupby(["machine_type", "machine_id", "split", "label"]).size().unstack(["split", "label"])
     counts = counts.fillna(0).astype(int)
     counts.columns = [f"{s}/{lab}" for s, lab in counts.columns]
     return f"{root}: {len(df)} clips, {df.machine_type.nunique()} machine types, " \
-           f"{df.groupby(['machine_type', 'machine_id']).ngroups} machine IDs\n{counts.to_string()}"
+           f"{df.groupby(['machine_type', 'machine_id']).ngroups} machine IDs\n{counts.to_string()}{problems}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,10 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("index", help="index a dataset folder and print counts per type/ID/label")
+    p = sub.add_parser("index", help="index a dataset folder, check every wav header, print counts per "
+                                     "type/ID/label")
     p.add_argument("root", type=Path, help="dataset root (official, merged or procedural layout)")
     p.add_argument("--ground-truth", type=Path, default=None, help="evaluation ground-truth CSV")
-    p.add_argument("--on-error", choices=("raise", "skip"), default="raise")
+    p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                   help="skip: list unreadable, empty or non-wav files and folders with reasons, and carry on")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("download", help="download DCASE2020 Task 2 data from Zenodo (md5-checked, resumable)")
@@ -134,7 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, type=Path, help="e.g. configs/smoke.yaml")
     p.add_argument("--data", required=True, type=Path, help="dataset root")
     p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, history, scores)")
-    p.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start a new run even if OUT holds one (its files are moved to OUT/previous-<time>/)")
+    p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                   help="skip: leave unreadable clips out of the training data (listed in a warning)")
     p.add_argument("overrides", nargs="*", metavar="section.key=value", help="e.g. train.epochs=5")
     p.set_defaults(func=cmd_train)
 
@@ -151,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--machine-id", type=int, default=None, help="when the paths are not DCASE-style")
     p.add_argument("--out", type=Path, default=None, help="CSV file (default: standard output)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--on-error", choices=("raise", "skip"), default="skip",
+                   help="skip (default): score every readable file and list the others; raise: stop at the first")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("import-checkpoint", help="convert an original STgram-MFN / Noisy-ArcMix checkpoint")
@@ -178,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (OSError, ValueError, RuntimeError) as err:
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as err:
         if os.environ.get("ASD_DEBUG"):
             raise
         print(f"error: {err}\n(set ASD_DEBUG=1 for the full traceback)", file=sys.stderr)

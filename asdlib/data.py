@@ -10,11 +10,15 @@
 * procedural: the merged layout plus the generator's ``root/dataset.json`` (as ``df.attrs["manifest"]``).
 
 ``root`` may also be a single machine-type folder (``.../fan``). Every problem raises :class:`DataError`
-naming the file and the fix; ``on_error="skip"`` skips bad files and lists them in ``df.attrs["skipped"]``.
+naming the file and the fix; ``on_error="skip"`` skips bad files and folders (unreadable folders and symlink
+loops included) and lists them in ``df.attrs["skipped"]``. ``check_audio=True`` also reads each file's wav
+header (cheap, no decoding) and reports empty, unreadable, truncated and non-wav files the same way.
+:func:`fingerprint` identifies the file list (names and sizes) so a run can tell which data it was trained on.
 Decoding the audio is :mod:`asdlib.audio` (``load_audio`` is re-exported here).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -23,9 +27,10 @@ from pathlib import Path
 import pandas as pd
 
 from asdlib import dcase
-from asdlib.audio import AudioError, DataError, check_on_error, load_audio
+from asdlib.audio import AudioError, DataError, check_header, check_on_error, load_audio
 
-__all__ = ["COLUMNS", "AudioError", "DataError", "index_dataset", "load_audio", "read_ground_truth"]
+__all__ = ["COLUMNS", "AudioError", "DataError", "fingerprint", "index_dataset", "load_audio",
+           "read_ground_truth"]
 
 COLUMNS = ("path", "machine_type", "machine_id", "class_index", "split", "source", "label")
 SPLITS = ("train", "test")
@@ -84,11 +89,12 @@ def read_ground_truth(path: str | Path) -> pd.DataFrame:
 
 def index_dataset(root: str | Path, *, machine_types: str | list[str] | None = None,
                   label_order: str = "stgram_paper", ground_truth: str | Path | None = None,
-                  on_error: str = "raise") -> pd.DataFrame:
+                  on_error: str = "raise", check_audio: bool = False) -> pd.DataFrame:
     """One row per clip under ``root`` (layout auto-detected), sorted by type, split, machine ID, file name.
 
     ``ground_truth`` labels the evaluation test clips (default: ``root/eval_data_list.csv`` when present);
     without it they are labelled ``"unknown"``. ``class_index`` follows ``dcase.label_map(label_order)``.
+    ``check_audio`` reads every wav header (:func:`asdlib.audio.check_header`) and treats bad files as problems.
     """
     problems, classes = _Problems(on_error), dcase.label_map(label_order)
     wanted = dcase.parse_types(machine_types)
@@ -98,7 +104,7 @@ def index_dataset(root: str | Path, *, machine_types: str | list[str] | None = N
     truth = _truth_lookup(root, ground_truth)
     folders = [(t, f, part) for t, f, part in _type_folders(root, problems) if t in wanted]
     _check_folders(root, folders, wanted if machine_types is not None else ())
-    rows = [row for t, f, part in folders for row in _scan_type(f, t, part, problems)]
+    rows = [row for t, f, part in folders for row in _scan_type(f, t, part, problems, check_audio)]
     if not rows and not problems.skipped:
         raise DataError(f"no .wav clips in the train/ and test/ folders under {root}; "
                         + _MAKE_DATA.format(root=root))
@@ -123,6 +129,22 @@ def _truth_lookup(root: Path, ground_truth: str | Path | None) -> dict[tuple[str
             return {}
     gt = read_ground_truth(ground_truth)
     return dict(zip(zip(gt["machine_type"], gt["file"]), gt["label"]))
+
+
+def fingerprint(index: pd.DataFrame) -> str:
+    """A short hash of the clips of ``index``: ``machine_type/split/file name`` and size of each, sorted.
+
+    Cheap (one ``stat`` per file, no reading) and independent of where the dataset lives; a file added, removed,
+    renamed or resized changes it (an edit that keeps the size does not).
+    """
+    entries = []
+    for mtype, split, path in zip(index["machine_type"], index["split"], index["path"]):
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = -1
+        entries.append(f"{mtype}/{split}/{os.path.basename(path)}\0{size}\n")
+    return hashlib.sha256("".join(sorted(entries)).encode()).hexdigest()[:16]
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
@@ -154,27 +176,39 @@ def _typed(folders: list[Path], problems: _Problems) -> list[tuple[str, Path]]:
     return out
 
 
-def _scan_type(folder: Path, machine_type: str, part: str | None, problems: _Problems) -> list[dict]:
-    """Rows for the clips in ``folder/train`` and ``folder/test``."""
+def _scan_type(folder: Path, machine_type: str, part: str | None, problems: _Problems,
+               check_audio: bool = False) -> list[dict]:
+    """Rows for the clips in ``folder/train`` and ``folder/test``; unreadable folders go to ``problems``."""
     splits = [s for s in SPLITS if (folder / s).is_dir()]
     if not splits:
         raise DataError(f"{folder} has neither a train/ nor a test/ folder; "
                         + _MAKE_DATA.format(root=folder.parent))
     rows = []
     for split in splits:
-        for entry in sorted(os.scandir(folder / split), key=lambda e: e.name):
-            row = _clip_row(entry, machine_type, split, part, problems)
+        try:
+            entries = sorted(os.scandir(folder / split), key=lambda e: e.name)
+        except OSError as e:
+            problems(folder / split, f"cannot list this folder ({e.strerror or e})")
+            continue
+        for entry in entries:
+            row = _clip_row(entry, machine_type, split, part, problems, check_audio)
             if row is not None:
                 rows.append(row)
     return rows
 
 
 def _clip_row(entry: os.DirEntry, machine_type: str, split: str, part: str | None,
-              problems: _Problems) -> dict | None:
+              problems: _Problems, check_audio: bool = False) -> dict | None:
     """The index row for one directory entry, or None (hidden, or bad and reported to ``problems``)."""
     if _hidden(entry.name):
         return None
-    row, reason = _parse_entry(entry, machine_type, split, part)
+    try:
+        row, reason = _parse_entry(entry, machine_type, split, part)
+    except OSError as e:  # a symlink loop, a dangling link on some systems, a permission problem
+        row, reason = None, f"cannot read it ({e.strerror or e})"
+    if row is not None and check_audio:
+        reason = check_header(entry.path)
+        row = row if reason is None else None
     if reason is not None:
         problems(entry.path, reason)
     return row

@@ -1,13 +1,19 @@
 """Experiments from a config: index → cache → honest split → train → score → tables (the CLI and notebooks' glue).
 
 A run folder holds everything about one training run: ``config.yaml`` (the resolved :class:`RunConfig`),
-``run.json`` (data root, split sizes), ``last.pt`` / ``best.pt`` checkpoints, ``history.csv``, and after
-evaluation ``scores.csv``, ``results.csv`` (per ID), ``summary.csv`` (per type + Average) and the official
-``anomaly_score_<type>_id_XX.csv`` files under ``scores/``.
+``run.json`` (data root, fingerprint of its file list, split sizes), ``last.pt`` / ``best.pt`` checkpoints,
+``history.csv``, and after evaluation ``scores.csv``, ``results.csv`` (per ID), ``summary.csv`` (per type +
+Average) and the official ``anomaly_score_<type>_id_XX.csv`` files under ``scores/``. A run resumes only on the
+data and config it was started with; ``resume=False`` (``--no-resume``) starts it over after moving the old
+files to ``previous-<time>/`` inside the run folder. Result files are written atomically and only when every
+score is finite, so a failed evaluation keeps the previous results.
 """
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -20,7 +26,8 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sequ
 from asdlib.cache import ClipBatchDataset, EpochBatchSampler, build_cache
 from asdlib.checkpoints import load_checkpoint, load_model
 from asdlib.config import RunConfig, to_plain
-from asdlib.data import index_dataset, load_audio
+from asdlib.audio import AudioError, check_on_error
+from asdlib.data import DataError, fingerprint, index_dataset, load_audio
 from asdlib.dcase import canonical_type, label_map, parse_clip_name
 from asdlib.metrics import per_id_table, summary_table, to_markdown, write_score_files
 from asdlib.models import build_model
@@ -63,12 +70,15 @@ def make_loader(cache, rows, *, batch_size: int, shuffle: bool = False, seed: in
                       persistent_workers=num_workers > 0, generator=generator)
 
 
-def prepare_data(data: str | Path, cfg: RunConfig, *, progress: bool = True):
-    """Index the dataset and decode it once into the cache; returns ``(cache, train_rows, val_rows, test_rows)``."""
-    index = index_dataset(data, machine_types=cfg.data.machine_types or None)
+def prepare_data(data: str | Path, cfg: RunConfig, *, progress: bool = True, on_error: str = "raise"):
+    """Index the dataset and decode it once into the cache; returns ``(cache, train_rows, val_rows, test_rows)``.
+
+    ``on_error="skip"`` leaves unreadable files and folders out (listed in warnings) instead of stopping.
+    """
+    index = index_dataset(data, machine_types=cfg.data.machine_types or None, on_error=on_error)
     usable = index[(index.split == "train") | (index.label != "unknown")].reset_index(drop=True)
     cache = build_cache(usable, sr=cfg.data.sample_rate, seconds=cfg.data.seconds, cache_dir=cfg.data.cache_dir,
-                        dtype=cfg.data.cache_dtype, progress=progress)
+                        dtype=cfg.data.cache_dtype, progress=progress, on_error=on_error)
     ci = cache.index
     train_pool = ci[(ci.split == "train") & (ci.label == "normal")]
     train_rows, val_rows = split_train_val(train_pool, fraction=cfg.train.val_fraction, seed=cfg.train.seed)
@@ -78,11 +88,13 @@ def prepare_data(data: str | Path, cfg: RunConfig, *, progress: bool = True):
 
 def train_from_config(config: str | Path | RunConfig, data: str | Path, out: str | Path, *,
                       overrides: list[str] | tuple[str, ...] = (), resume: bool = True, progress: bool = True,
-                      track_test: bool = False, on_epoch=None) -> dict:
+                      track_test: bool = False, on_epoch=None, on_error: str = "raise") -> dict:
     """Train one run as the config says; returns ``{"run_dir", "history", "config"}``.
 
     ``track_test`` records the test AUC/pAUC in the history every ``train.select_every`` epochs *without*
     using it, so a notebook can measure what picking the checkpoint on the test set would have reported.
+    An existing run in ``out`` is resumed only with the same config and the same data (root and file-list
+    fingerprint); ``resume=False`` starts over, moving the old run's files to ``out/previous-<time>/``.
     """
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_yaml(config, overrides)
     out = Path(out)
@@ -90,7 +102,14 @@ def train_from_config(config: str | Path | RunConfig, data: str | Path, out: str
     device = pick_device(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    cache, train_rows, val_rows, test_rows = prepare_data(data, cfg, progress=progress)
+    cache, train_rows, val_rows, test_rows = prepare_data(data, cfg, progress=progress, on_error=on_error)
+    info = {"data": str(Path(data).resolve()), "fingerprint": fingerprint(cache.index),
+            "train_clips": len(train_rows), "val_clips": len(val_rows), "test_clips": len(test_rows)}
+    if resume:
+        _check_same_data(out, info)
+    else:
+        _move_aside(out)
+    cfg.to_yaml(out / "config.yaml")
     t = cfg.train
     train_loader = make_loader(cache, train_rows, batch_size=t.batch_size, shuffle=True, seed=t.seed,
                                num_workers=t.num_workers, drop_last=t.drop_last, device=device,
@@ -104,23 +123,75 @@ def train_from_config(config: str | Path | RunConfig, data: str | Path, out: str
                       "STgram-MFN code did): its AUC is optimistic and not a fair result", stacklevel=2)
     peek = t.selection == "peek_test_auc" or track_test
     monitor_fn = _test_metrics_fn(cache, test_rows, device, t.batch_size) if peek else None
-    (out / "run.json").write_text(json.dumps({"data": str(Path(data).resolve()), "train_clips": len(train_rows),
-                                              "val_clips": len(val_rows), "test_clips": len(test_rows)}, indent=1))
+    _atomic_text(out / "run.json", json.dumps(info, indent=1))
     history = fit(model, train_loader, val_loader, run_config=to_plain(cfg), out_dir=out, device=device,
                   resume=resume, progress=progress, monitor_fn=monitor_fn, on_epoch=on_epoch)
     return {"run_dir": out, "history": history, "config": cfg}
+
+
+RUN_FILES = ("config.yaml", "run.json", "last.pt", "best.pt", "history.csv", "history.json", "scores.csv",
+             "results.csv", "summary.csv", "scores")
 
 
 def _check_run_dir(out: Path, cfg: RunConfig, resume: bool) -> None:
     """Never mix two different runs in one folder: resume only with the same config (more epochs are fine)."""
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
-    if saved.exists() and (out / "last.pt").exists():
-        if not resume:
-            raise FileExistsError(f"{out} already holds a run; choose another --out or delete {out}")
+    if resume and saved.exists() and (out / "last.pt").exists():
         if RunConfig.from_yaml(saved).replace(train={"epochs": cfg.train.epochs}) != cfg:
-            raise ValueError(f"{out} holds a run with a different config ({saved}); choose another --out")
-    cfg.to_yaml(saved)
+            raise ValueError(f"{out} holds a run with a different config ({saved}); choose another --out, or "
+                             "pass --no-resume (resume=False) to start a new run there (the old files are moved "
+                             "to previous-<time>/)")
+
+
+def _check_same_data(out: Path, info: dict) -> None:
+    """Refuse to resume a run on other data than it was started on (another root or another file list)."""
+    saved_path = out / "run.json"
+    if not (out / "last.pt").exists() or not saved_path.is_file():
+        return
+    try:
+        saved = json.loads(saved_path.read_text())
+    except ValueError as e:
+        raise DataError(f"{saved_path} is damaged ({e}); pass --no-resume to start this run over") from None
+    same_files = saved.get("fingerprint", info["fingerprint"]) == info["fingerprint"]
+    if same_files and (saved.get("data") == info["data"] or "fingerprint" in saved):
+        return  # the same files (perhaps moved elsewhere)
+    what = "a different file list" if not same_files else "another folder"
+    raise DataError(f"{out} was trained on {saved.get('data')} ({saved.get('train_clips', '?')} training clips, "
+                    f"fingerprint {saved.get('fingerprint', 'not recorded')}), but --data is {info['data']} "
+                    f"({info['train_clips']} training clips, fingerprint {info['fingerprint']}): {what}. "
+                    "Choose another --out for this data, or pass --no-resume to start a new run here (the old "
+                    "files are moved to previous-<time>/)")
+
+
+def _move_aside(out: Path) -> Path | None:
+    """Move an old run's files into ``out/previous-<time>/`` so that a new run starts clean; nothing is deleted."""
+    present = [out / name for name in RUN_FILES if (out / name).exists()]
+    if not any(p.name in ("last.pt", "best.pt") for p in present):
+        return None  # no run yet: config.yaml / run.json are simply rewritten
+    aside = out / time.strftime("previous-%Y%m%d-%H%M%S")
+    while aside.exists():
+        aside = aside.with_name(aside.name + "_")
+    aside.mkdir()
+    for path in present:
+        os.replace(path, aside / path.name)
+    print(f"starting {out} over; the previous run's files are in {aside}")
+    return aside
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_csv(table: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _test_metrics_fn(cache, test_rows, device, batch_size):
@@ -174,51 +245,156 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, checkpo
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"{ckpt_path} not found: train first (python -m asdlib train ... --out {run_dir})")
     cfg = RunConfig.from_dict(load_checkpoint(ckpt_path)["run_config"], source=str(ckpt_path))
-    data = data or json.loads((run_dir / "run.json").read_text())["data"]
+    data = data or _recorded_data(run_dir)
     device = pick_device(cfg.train.device)
     model = load_model(ckpt_path, map_location=device)
     cache, _, _, test_rows = prepare_data(data, cfg, progress=not quiet)
+    if len(test_rows) == 0:
+        types = ", ".join(cfg.data.machine_types or ["any type"])
+        raise DataError(f"{data} has no labelled test clips for {types} (the run's machine types); nothing was "
+                        f"evaluated and the results in {run_dir} are kept. Pass --data with a dataset that has "
+                        "<type>/test/{normal,anomaly}_id_XX_*.wav clips (or the ground truth for eval_data)")
     scores = score_dataset(model, cache, test_rows, device=device, batch_size=cfg.train.batch_size,
                            progress=not quiet)
+    _check_finite(scores[score], ckpt_path, scores.path)
     per_id = per_id_table(scores.assign(score=scores[score]))
     summary = summary_table(per_id)
-    scores.to_csv(run_dir / "scores.csv", index=False)
-    per_id.to_csv(run_dir / "results.csv", index=False)
-    summary.to_csv(run_dir / "summary.csv", index=False)
-    write_score_files(scores, run_dir / "scores", overwrite=True)
+    _write_results(run_dir, scores, per_id, summary)
     if not quiet:
         print(f"{run_dir}: {len(scores)} test clips, checkpoint {checkpoint}\n")
         print(to_markdown(summary))
     return {"scores": scores, "per_id": per_id, "summary": summary}
 
 
+def _recorded_data(run_dir: Path) -> str:
+    """The dataset root a run recorded in its ``run.json``."""
+    try:
+        return json.loads((run_dir / "run.json").read_text())["data"]
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"{run_dir / 'run.json'} is missing or damaged ({e}); pass --data DATASET") from None
+
+
+def _check_finite(values, checkpoint: Path, paths) -> None:
+    """Raise when any score is NaN or infinite (a diverged checkpoint): never write such a table."""
+    bad = ~np.isfinite(np.asarray(values, dtype=float))
+    if bad.any():
+        first = list(paths)[int(np.flatnonzero(bad)[0])]
+        raise ValueError(f"{checkpoint} gave {int(bad.sum())} of {len(bad)} non-finite scores (first: {first}); "
+                         "the model is broken (a diverged training?). Nothing was written; retrain with a lower "
+                         "train.lr or use another checkpoint")
+
+
+def _write_results(run_dir: Path, scores: pd.DataFrame, per_id: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """Write the evaluation tables and the official score files, each file atomically."""
+    _atomic_csv(scores, run_dir / "scores.csv")
+    _atomic_csv(per_id, run_dir / "results.csv")
+    _atomic_csv(summary, run_dir / "summary.csv")
+    staging = run_dir / f".scores.tmp{os.getpid()}"
+    try:
+        write_score_files(scores, staging, overwrite=True)
+        (run_dir / "scores").mkdir(exist_ok=True)
+        for f in staging.iterdir():
+            os.replace(f, run_dir / "scores" / f.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def find_wav_files(paths) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The wav files under ``paths`` (files or folders): ``.wav`` in any case, hidden files and folders
+    (``.x``, ``._x.wav``, ``__MACOSX``) ignored as :func:`index_dataset` does; ``-> (files, problems)`` where
+    problems lists ``(path, reason)`` for paths that do not exist or are not wav files."""
+    files, problems = [], []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = [f for f in sorted(p.rglob("*")) if f.suffix.lower() == ".wav"
+                     and not any(part.startswith(".") or part == "__MACOSX" for part in f.relative_to(p).parts)]
+            problems += [(str(f), "a folder, not a wav file") for f in found if f.is_dir()]
+            files += [f for f in found if not f.is_dir()]
+        elif p.exists() or p.is_symlink():
+            files.append(p)
+        else:
+            problems.append((str(p), "no such file or folder"))
+    return files, problems
+
+
 def score_files(checkpoint: str | Path, paths, *, machine_type: str | None = None,
                 machine_id: int | None = None, batch_size: int = 16, device: torch.device | None = None,
-                progress: bool = True) -> pd.DataFrame:
+                progress: bool = True, on_error: str = "skip") -> pd.DataFrame:
     """Score any wav files or folders with a checkpoint: ``path, machine_type, machine_id, score`` per file.
 
-    Files may have any sample rate, channels and length (``load_audio`` resamples, mixes down, pads or trims, and
-    warns). The machine type and ID come from DCASE-style paths (``fan/test/normal_id_00_…wav``) unless given.
+    Files may have any sample rate, channels and length (``load_audio`` resamples, mixes down, pads, and warns).
+    A recording longer than the model's clips is scored on its first ``seconds`` (one warning lists them).
+    The machine type and ID come from DCASE-style paths (``fan/test/normal_id_00_…wav``) unless given.
+    ``on_error="skip"`` (default) scores every readable file and lists the others with their reasons in
+    ``table.attrs["skipped"]`` (and a warning); ``"raise"`` stops at the first. Non-finite scores raise.
     """
     from tqdm.auto import tqdm
 
+    check_on_error(on_error)
     device = device or pick_device()
     model = load_model(checkpoint, map_location=device)
     seconds, sr = model.config["seconds"], model.config["sample_rate"]
-    files = [f for p in map(Path, paths) for f in (sorted(p.rglob("*.wav")) if p.is_dir() else [p])]
+    files, skipped = find_wav_files(paths)
+    if skipped and on_error == "raise":
+        raise DataError(f"{skipped[0][0]}: {skipped[0][1]}; pass --on-error skip to score the other files")
     if not files:
-        raise FileNotFoundError(f"no .wav files found in {', '.join(map(str, paths))}")
+        raise FileNotFoundError(f"no .wav files found in {', '.join(map(str, paths))}"
+                                + "".join(f"; {p}: {r}" for p, r in skipped[:3]))
     table = pd.DataFrame([(str(f), *_machine_of(f, machine_type, machine_id)) for f in files],
                          columns=["path", "machine_type", "machine_id", "class_index"])
-    scores = []
+    kept, scores, long = [], [], []
     with torch.inference_mode():
         for start in tqdm(range(0, len(table), batch_size), desc="scoring", disable=not progress, leave=False):
-            batch = table.iloc[start:start + batch_size]
-            wave = torch.from_numpy(np.stack([load_audio(p, sr=sr, seconds=seconds) for p in batch.path]))
-            labels = torch.tensor(batch.class_index.to_numpy(), device=device)
-            logits, _ = model(wave.to(device), labels)
+            rows, waves = [], []
+            for i in range(start, min(start + batch_size, len(table))):
+                path = table.path.iloc[i]
+                try:
+                    duration = _duration(path)
+                    waves.append(load_audio(path, sr=sr, seconds=seconds))
+                except AudioError as e:
+                    if on_error == "raise":
+                        raise
+                    skipped.append((path, str(e).removeprefix(f"{path}: ")))
+                    continue
+                rows.append(i)
+                long += [(path, duration)] if duration > seconds + 1e-3 else []
+            if not rows:
+                continue
+            labels = torch.tensor(table.class_index.to_numpy()[rows], device=device)
+            logits, _ = model(torch.from_numpy(np.stack(waves)).to(device), labels)
             scores.append(anomaly_score(logits, labels).float().cpu())
-    return table.drop(columns="class_index").assign(score=torch.cat(scores).numpy())
+            kept += rows
+    if not kept:
+        raise DataError(f"none of the {len(table)} file(s) could be read; first: {skipped[0][0]}: {skipped[0][1]}")
+    table = table.iloc[kept].reset_index(drop=True)
+    table = table.drop(columns="class_index").assign(score=torch.cat(scores).numpy())
+    _check_finite(table.score, Path(checkpoint), table.path)
+    _report(table, skipped, long, seconds)
+    return table
+
+
+def _duration(path: str) -> float:
+    """Length of a wav file in seconds, from its header."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(path)
+    except (RuntimeError, OSError):
+        return 0.0  # load_audio says why it cannot be read
+    return info.frames / info.samplerate if info.samplerate else 0.0
+
+
+def _report(table: pd.DataFrame, skipped: list, long: list, seconds: float) -> None:
+    """Attach the skipped files to the table and warn about them and about long recordings."""
+    table.attrs["skipped"] = skipped
+    table.attrs["longer_than_clip"] = long
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} file(s) that could not be scored (table.attrs['skipped']); first: "
+                      f"{skipped[0][0]} ({skipped[0][1]})", stacklevel=3)
+    if long:
+        warnings.warn(f"{len(long)} recording(s) are longer than the model's {seconds:g}-s clips (first: "
+                      f"{long[0][0]}, {long[0][1]:.1f} s): each is scored on its first {seconds:g} s only",
+                      stacklevel=3)
 
 
 def _machine_of(path: Path, machine_type: str | None, machine_id: int | None) -> tuple[str, int, int]:

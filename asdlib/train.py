@@ -4,7 +4,8 @@
 function, :func:`lr_at`), run the mini-batches (features computed on the device, mixup when the loss asks for it,
 mixed precision on CUDA), optionally re-estimate the BatchNorm statistics (:func:`precise_batchnorm`), measure the
 loss on the held-out normal training clips, keep the checkpoint with the lowest validation loss, and save
-everything needed to resume. Randomness is derived from ``(seed, epoch)``, so an interrupted run resumed from
+everything needed to resume. A non-finite loss stops training at once with :class:`DivergedError` (epoch, step,
+what to try); ``last.pt`` then still holds the last good epoch. Randomness is derived from ``(seed, epoch)``, so an interrupted run resumed from
 ``last.pt`` reproduces the uninterrupted run exactly on CPU.
 """
 from __future__ import annotations
@@ -22,8 +23,12 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from asdlib.checkpoints import save_model
+from asdlib.checkpoints import CheckpointError, read_checkpoint_file, save_model
 from asdlib.losses import LOSSES, mixup, sample_mixup
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite; the message gives the epoch, the step and what to try."""
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -87,7 +92,7 @@ def train_epoch(criterion: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     criterion.train()
     total, correct, seen, start = 0.0, 0, 0, time.perf_counter()
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
-    for wave, labels, _ in bar:
+    for step, (wave, labels, _) in enumerate(bar, start=1):
         wave, labels = wave.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         lam, perm = sample_mixup(len(labels), alpha=alpha, rng=rng)
         with torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext():
@@ -100,7 +105,10 @@ def train_epoch(criterion: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         else:
             loss.backward()
             optimizer.step()
-        total += loss.item() * len(labels)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise DivergedError(f"the training loss is {value} at step {step} of {len(loader)}")
+        total += value * len(labels)
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(labels)
         bar.set_postfix(loss=f"{total / seen:.3f}", clips_s=f"{seen / (time.perf_counter() - start):.0f}")
@@ -188,8 +196,12 @@ def fit(model: nn.Module, train_loader, val_loader, *, run_config: dict, out_dir
             group["lr"] = lr
         _seed_epoch(train_loader, cfg["seed"], epoch)
         rng = np.random.default_rng([cfg["seed"], epoch])
-        stats = train_epoch(criterion, train_loader, optimizer, device=device, alpha=alpha, rng=rng, dtype=dtype,
-                            scaler=scaler, progress=progress and rank0, desc=f"epoch {epoch + 1}/{cfg['epochs']}")
+        try:
+            stats = train_epoch(criterion, train_loader, optimizer, device=device, alpha=alpha, rng=rng,
+                                dtype=dtype, scaler=scaler, progress=progress and rank0,
+                                desc=f"epoch {epoch + 1}/{cfg['epochs']}")
+        except DivergedError as e:
+            raise DivergedError(_diverged_advice(str(e), epoch + 1, lr, out_dir, has_last=bool(history))) from None
         if cfg["precise_bn"]:
             precise_batchnorm(model, train_loader, device=device, batches=cfg["precise_bn"], dtype=dtype)
         row = {"epoch": epoch + 1, "lr": lr, **stats, **validation_metrics(model, val_loader, device=device)}
@@ -204,6 +216,15 @@ def fit(model: nn.Module, train_loader, val_loader, *, run_config: dict, out_dir
         if on_epoch is not None:
             on_epoch(row)
     return history
+
+
+def _diverged_advice(what: str, epoch: int, lr: float, out_dir: Path, *, has_last: bool) -> str:
+    """The message of a diverged training: where, at which learning rate, what was kept, what to try."""
+    kept = (f"{out_dir / 'last.pt'} and best.pt keep the last good epoch ({epoch - 1})" if has_last
+            else "no checkpoint was written")
+    return (f"training diverged in epoch {epoch}: {what} (lr {lr:g}); stopped, {kept}. Try a lower learning "
+            f"rate (train.lr={lr / 10:g}), train.amp=off, or another train.seed; then start a new run with "
+            "--no-resume or another --out")
 
 
 def make_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
@@ -255,7 +276,12 @@ def _save_last(out_dir: Path, model: nn.Module, optimizer, epoch: int, history: 
 def _resume(path: Path, model: nn.Module, optimizer, device: torch.device) -> tuple[int, list, dict | None]:
     if not path.is_file():
         return 0, [], None
-    ckpt = torch.load(path, map_location=device, weights_only=True)
+    ckpt = read_checkpoint_file(path, map_location=device,
+                                fix=f"delete it to start this run over, or pass --no-resume (the old files of "
+                                    f"{path.parent} are then moved aside)")
+    if not isinstance(ckpt, dict) or not {"state_dict", "optimizer", "epoch", "history", "torch_rng"} <= set(ckpt):
+        raise CheckpointError(f"{path} is not a resume point written by asdlib's training; delete it to start "
+                              "this run over, or pass --no-resume")
     _unwrap(model).load_state_dict(ckpt["state_dict"])
     optimizer.load_state_dict(ckpt["optimizer"])
     torch.set_rng_state(ckpt["torch_rng"].cpu())
