@@ -39,7 +39,6 @@ html_theme = "sphinx_book_theme"
 html_title = "ASD notebook course"
 html_static_path = ["_static"]
 html_css_files = ["book.css"]
-html_last_updated_fmt = ""
 html_show_sourcelink = False
 html_theme_options = {
     "repository_url": "https://github.com/asd-notebooks/asd-notebooks",
