@@ -3,6 +3,7 @@
 :func:`run_embeddings` passes the labelled test clips once through a run's checkpoint and keeps the ``(N, D)``
 embeddings, their cos θ to every class centre ``(N, K)`` and the clips' index columns in
 ``<run_dir>/embeddings.npz``; later calls read that file for as long as the checkpoint and the data are the same.
+The reference runs shipped with asdlib carry their test embeddings (``embeddings.npy``), read as they are.
 :func:`project_2d` maps embeddings to 2-D with UMAP (umap-learn) when it is installed, else with t-SNE
 (scikit-learn), both with the cosine metric since ArcFace only looks at directions. Two networks have unrelated
 embedding spaces, so fitting one map on their stacked embeddings would only put them side by side; instead
@@ -28,6 +29,7 @@ from asdlib.scoring import angle_to_centre
 
 INDEX_COLUMNS = ("path", "machine_type", "machine_id", "class_index", "label")
 CACHE_NAME = "embeddings.npz"
+SHIPPED_NAME = "embeddings.npy"  # what a shipped reference run holds instead
 
 
 @dataclass
@@ -77,6 +79,8 @@ def run_embeddings(run_dir: str | Path, *, data: str | Path | None = None, check
                    recompute: bool = False, progress: bool = True) -> RunEmbeddings:
     """:func:`compute_embeddings`, cached in ``run_dir/embeddings.npz`` (recomputed, with a note, when the
     checkpoint or the data changed, or when ``recompute``)."""
+    if (Path(run_dir) / SHIPPED_NAME).is_file():
+        return shipped_embeddings(run_dir, data=data)
     cache_path = Path(run_dir) / CACHE_NAME
     stamp = _stamp(_checkpoint_path(run_dir, checkpoint), _data_root(run_dir, data))
     if cache_path.is_file() and not recompute:
@@ -87,6 +91,20 @@ def run_embeddings(run_dir: str | Path, *, data: str | Path | None = None, check
     result = compute_embeddings(run_dir, data=data, checkpoint=checkpoint, progress=progress)
     write_embeddings(cache_path, result, stamp=stamp)
     return result
+
+
+def shipped_embeddings(run_dir: str | Path, *, data: str | Path | None = None) -> RunEmbeddings:
+    """The embeddings a reference run ships (``embeddings.npy``, rows of ``scores.csv``; see
+    :mod:`asdlib.pretrained`), with their cos θ to the class centres of the run's ``best.pt``."""
+    from asdlib.checkpoints import load_model
+
+    run_dir = Path(run_dir)
+    table = pd.read_csv(run_dir / "scores.csv")
+    table["path"] = [str(Path(data) / f) if data is not None else f for f in table["file"]]
+    embedding = np.load(run_dir / SHIPPED_NAME).astype(np.float32)  # (N, D), stored as fp16
+    with torch.inference_mode():
+        cosine = load_model(_checkpoint_path(run_dir, "best.pt")).head.cosine(torch.from_numpy(embedding)).numpy()
+    return RunEmbeddings(embedding, cosine, table[list(INDEX_COLUMNS)].copy())
 
 
 def write_embeddings(path: str | Path, emb: RunEmbeddings, *, stamp: str = "") -> Path:

@@ -92,46 +92,108 @@ def setup(*, seed: int | None = 0) -> dict:
     return {"device": device, "smoke": smoke_mode(), "where": where}
 
 
-# The runs the series trains once and shares: notebook 03 trains the first two, 04 the TASTgram-MFN loss
-# ablation; 05 and 06 reuse them. Each is the CPU preset (configs/default.yaml, or smoke.yaml under ASD_SMOKE)
-# with the model and loss below.
+# The runs of the series: a name -> (model, loss). Each exists as a converged reference run shipped with asdlib
+# (seed 0 carries the checkpoint; ``asdlib.pretrained``) and can be trained from scratch: with the reference
+# config (the same recipe) on the default data, or with configs/smoke.yaml under ASD_SMOKE.
 SERIES_RUNS: dict[str, tuple[str, str]] = {
     "stgram_mfn-arcface": ("stgram_mfn", "arcface"),
     "tastgram_mfn-noisy_arcmix": ("tastgram_mfn", "noisy_arcmix"),
     "tastgram_mfn-arcmix": ("tastgram_mfn", "arcmix"),
     "tastgram_mfn-arcface": ("tastgram_mfn", "arcface"),
     "tastgram_mfn-ce": ("tastgram_mfn", "ce"),
+    "stsasgram_mfn-noisy_arcmix": ("stsasgram_mfn", "noisy_arcmix"),
 }
 
 
-def series_config(name: str, *, preset: str | None = None, **train):
-    """The :class:`~asdlib.config.RunConfig` of a series run: the size's preset with this model and loss."""
+def train_setting() -> str | bool:
+    """The notebooks' ``TRAIN`` default: ``ASD_TRAIN`` = ``1`` (train), ``0`` (load), else ``"auto"``."""
+    value = os.environ.get("ASD_TRAIN", "auto").strip().lower()
+    return {"1": True, "true": True, "0": False, "false": False}.get(value, "auto")
+
+
+def resolve_train(train: str | bool = "auto") -> bool:
+    """``TRAIN`` -> whether to train from scratch: ``"auto"`` trains on a GPU and loads the reference runs
+    on a CPU (converged runs take hours there); ``True`` / ``False`` force it."""
+    if train == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    if not isinstance(train, bool):
+        raise ValueError(f"TRAIN must be 'auto', True or False, not {train!r}")
+    return train
+
+
+def reference_name(name: str, seed: int = 0) -> str:
+    """The shipped reference run of a series run: ``"tastgram_mfn-arcface"`` -> ``"tastgram_mfn-arcface-s0"``."""
+    if name not in SERIES_RUNS:
+        raise ValueError(f"unknown series run {name!r}; known: {', '.join(SERIES_RUNS)}")
+    return f"{name}-s{seed}"
+
+
+def series_config(name: str, *, preset: str | None = None, seed: int = 0, **train):
+    """The :class:`~asdlib.config.RunConfig` of a series run trained from scratch: the reference run's own
+    config (shipped with asdlib) at the default size, ``configs/smoke.yaml`` with this model and loss in smoke
+    mode (or ``preset``, a file name in ``configs/``)."""
+    from asdlib import pretrained
     from asdlib.config import RunConfig
 
     if name not in SERIES_RUNS:
         raise ValueError(f"unknown series run {name!r}; known: {', '.join(SERIES_RUNS)}")
     model, loss = SERIES_RUNS[name]
-    path = repo_root() / "configs" / f"{preset or ('smoke' if smoke_mode() else 'default')}.yaml"
-    cfg = RunConfig.from_yaml(path)
+    if preset is None and not smoke_mode():
+        cfg = pretrained.load_config(reference_name(name, seed))
+    else:
+        cfg = RunConfig.from_yaml(repo_root() / "configs" / f"{preset or 'smoke'}.yaml")
+        cfg = cfg.replace(model={"name": model}, loss={"name": loss}, train={"seed": seed})
     cache_dir = str(repo_root() / "data" / "cache")
-    return cfg.replace(model={"name": model}, loss={"name": loss}, data={"cache_dir": cache_dir}, train=train)
+    return cfg.replace(data={"cache_dir": cache_dir}, train=train)
+
+
+def series_run(name: str, *, train: str | bool = "auto", seed: int = 0, data: str | Path | None = None,
+               progress: bool = True, on_epoch=None, **overrides) -> Path:
+    """The folder of a series run: the shipped reference run (``train`` False, or ``"auto"`` on a CPU) or a
+    run trained from scratch into ``runs_root()`` (``train`` True, or ``"auto"`` on a GPU).
+
+    Both folders hold ``config.yaml``, ``history.csv``, ``scores.csv``, ``results.csv``, ``summary.csv`` and
+    (reference runs: seed 0 only) ``best.pt``; read the scores with :func:`run_scores` and the test embeddings
+    with :func:`asdlib.embeddings.run_embeddings`.
+    """
+    from asdlib import pretrained
+
+    if not resolve_train(train):
+        run = pretrained.get(reference_name(name, seed))
+        for file in run.files:
+            pretrained.check_file(run, file)
+        return run.path
+    return ensure_run(name, data=data, progress=progress, on_epoch=on_epoch, seed=seed, **overrides)
+
+
+def run_scores(run_dir: str | Path, data: str | Path | None = None) -> "pd.DataFrame":  # noqa: F821
+    """A run's ``scores.csv`` with a ``path`` column (reference runs store dataset-relative ``file`` names)."""
+    import pandas as pd
+
+    scores = pd.read_csv(Path(run_dir) / "scores.csv")
+    if "path" not in scores and data is not None:
+        scores.insert(0, "path", [str(Path(data) / f) for f in scores.file])
+    return scores
 
 
 def ensure_run(name: str, *, data: str | Path | None = None, retrain: bool = False, progress: bool = True,
-               on_epoch=None, **train) -> Path:
-    """The run folder of a series run, training it first if it has no ``best.pt`` yet (or ``retrain``)."""
+               on_epoch=None, seed: int = 0, **train) -> Path:
+    """The folder of a series run trained from scratch, training it first if it has no ``summary.csv`` yet
+    (or ``retrain``)."""
     import shutil
 
     from asdlib.experiment import evaluate_run, train_from_config
 
-    run_dir = runs_root() / name
+    run_dir = runs_root() / (name if seed == 0 else f"{name}-s{seed}")
     data = Path(data) if data is not None else ensure_dataset()
     if retrain and run_dir.exists():
         shutil.rmtree(run_dir)
     _check_same_data(run_dir, data)
     if not (run_dir / "summary.csv").is_file():
-        train_from_config(series_config(name, **train), data, run_dir, progress=progress, track_test=True,
-                          on_epoch=on_epoch)
+        train_from_config(series_config(name, seed=seed, **train), data, run_dir, progress=progress,
+                          track_test=True, on_epoch=on_epoch)
         evaluate_run(run_dir, data=data, quiet=True)
     return run_dir
 

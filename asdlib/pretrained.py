@@ -8,7 +8,7 @@ Every run folder holds ``config.yaml`` (the :class:`~asdlib.config.RunConfig`), 
 training loss, clean validation loss and accuracy, and, for information only, test AUC/pAUC and the median
 angle of normal and anomalous test clips to their class centre), ``scores.csv`` (every test clip: the three
 anomaly scores and the angle), ``results.csv`` / ``summary.csv`` (the DCASE tables), and for one seed per
-model × loss the selected checkpoint ``model.pt`` (fp16 storage) and the test embeddings ``embeddings.npy``.
+model × loss the selected checkpoint ``best.pt`` (fp16 storage) and the test embeddings ``embeddings.npy``.
 The scores of a run with a checkpoint are computed from exactly the weights that ship. ``registry.json`` lists
 each run with its dataset, epochs, selected epoch, metrics, the sha256 and size of every file, and the command
 that reproduces it.
@@ -62,7 +62,7 @@ class ReferenceRun:
 
     @property
     def has_checkpoint(self) -> bool:
-        return "model.pt" in self.files
+        return "best.pt" in self.files
 
     def summary(self) -> dict:
         """The JSON row of ``pretrained list --json``."""
@@ -105,7 +105,7 @@ def get(name: str, root: str | Path | None = None) -> ReferenceRun:
 
 
 def find(model: str, loss: str, *, checkpoint: bool = False, root: str | Path | None = None) -> list[ReferenceRun]:
-    """The runs of one model × loss (all seeds, lowest seed first); ``checkpoint`` keeps those with ``model.pt``."""
+    """The runs of one model × loss (all seeds, lowest seed first); ``checkpoint`` keeps those with ``best.pt``."""
     runs = [r for r in registry(root).values() if (r.model, r.loss) == (model, loss)
             and (r.has_checkpoint or not checkpoint)]
     return sorted(runs, key=lambda r: r.seed)
@@ -167,7 +167,7 @@ def load_model(name: str, *, device: str | torch.device = "cpu", root: str | Pat
         raise ReferenceRunError(f"reference run {name} ships no checkpoint (one seed per model × loss does): "
                                 f"use {' or '.join(with_ckpt) or 'another run'}")
     _warn_generator(run)
-    return load_checkpoint_model(check_file(run, "model.pt"), map_location=device)
+    return load_checkpoint_model(check_file(run, "best.pt"), map_location=device)
 
 
 def load_history(name: str, root: str | Path | None = None) -> pd.DataFrame:
@@ -343,8 +343,8 @@ def ship(name: str, run_dir: str | Path, *, data: str | Path, checkpoint: bool, 
     history = pd.read_csv(run_dir / "history.csv")
     history.to_csv(folder / "history.csv", index=False)
     if checkpoint:
-        _half_checkpoint(run_dir / "best.pt", folder / "model.pt")
-    model = load_checkpoint_model(folder / "model.pt" if checkpoint else run_dir / "best.pt")
+        _half_checkpoint(run_dir / "best.pt", folder / "best.pt")
+    model = load_checkpoint_model(folder / "best.pt" if checkpoint else run_dir / "best.pt")
     cache, _, _, test_rows = prepare_data(data, cfg, progress=False)
     scores, embeddings = score_dataset(model, cache, test_rows, batch_size=64, progress=False,
                                        return_embeddings=True)
