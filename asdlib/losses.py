@@ -53,24 +53,26 @@ def mixup(*tensors: torch.Tensor, lam: float, perm: torch.Tensor) -> tuple[torch
 
 # ------------------------------------------------------------------------------ criteria on logits
 def mixed_cross_entropy(logits_a: torch.Tensor, logits_b: torch.Tensor, y_a: torch.Tensor, y_b: torch.Tensor,
-                        lam: float) -> torch.Tensor:
-    """λ·CE(z_a, y_a) + (1 − λ)·CE(z_b, y_b), batch-mean CE. ``(B, K), (B, K), (B,), (B,) -> ()``."""
-    return lam * F.cross_entropy(logits_a, y_a) + (1.0 - lam) * F.cross_entropy(logits_b, y_b)
+                        lam: float, *, reduction: str = "mean") -> torch.Tensor:
+    """λ·CE(z_a, y_a) + (1 − λ)·CE(z_b, y_b), batch-mean CE. ``(B, K), (B, K), (B,), (B,) -> ()``
+    (``reduction="none"``: one value per clip, ``(B,)``)."""
+    return (lam * F.cross_entropy(logits_a, y_a, reduction=reduction)
+            + (1.0 - lam) * F.cross_entropy(logits_b, y_b, reduction=reduction))
 
 
 def arcmix_from_cosine(cosine: torch.Tensor, y_a: torch.Tensor, y_b: torch.Tensor, lam: float, *,
-                       m: float = 0.7, s: float = 30.0) -> torch.Tensor:
+                       m: float = 0.7, s: float = 30.0, reduction: str = "mean") -> torch.Tensor:
     """ArcMix on precomputed cos θ: each term has the margin on its own target. ``(B, K), (B,), (B,) -> ()``."""
     z_a = arcface_logits(cosine, y_a, m=m, s=s)
     z_b = arcface_logits(cosine, y_b, m=m, s=s)
-    return mixed_cross_entropy(z_a, z_b, y_a, y_b, lam)
+    return mixed_cross_entropy(z_a, z_b, y_a, y_b, lam, reduction=reduction)
 
 
 def noisy_arcmix_from_cosine(cosine: torch.Tensor, y_a: torch.Tensor, y_b: torch.Tensor, lam: float, *,
-                             m: float = 0.7, s: float = 30.0) -> torch.Tensor:
+                             m: float = 0.7, s: float = 30.0, reduction: str = "mean") -> torch.Tensor:
     """Noisy-ArcMix on precomputed cos θ: one set of logits, margin on y_a. ``(B, K), (B,), (B,) -> ()``."""
     z = arcface_logits(cosine, y_a, m=m, s=s)
-    return mixed_cross_entropy(z, z, y_a, y_b, lam)
+    return mixed_cross_entropy(z, z, y_a, y_b, lam, reduction=reduction)
 
 
 # --------------------------------------------------------------------------------- criteria on a head

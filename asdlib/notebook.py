@@ -102,6 +102,7 @@ SERIES_RUNS: dict[str, tuple[str, str]] = {
     "tastgram_mfn-arcface": ("tastgram_mfn", "arcface"),
     "tastgram_mfn-ce": ("tastgram_mfn", "ce"),
     "stsasgram_mfn-noisy_arcmix": ("stsasgram_mfn", "noisy_arcmix"),
+    "stgram_mfn-noisy_arcmix": ("stgram_mfn", "noisy_arcmix"),  # notebook 04's architecture × loss 2×2
 }
 
 
@@ -176,6 +177,15 @@ def run_scores(run_dir: str | Path, data: str | Path | None = None) -> "pd.DataF
     if "path" not in scores and data is not None:
         scores.insert(0, "path", [str(Path(data) / f) for f in scores.file])
     return scores
+
+
+def run_config(run_dir: str | Path):
+    """A run's :class:`~asdlib.config.RunConfig` with its waveform cache in the repository's ``data/cache``
+    (reference runs record the relative ``data/cache``, which would land in ``notebooks/``)."""
+    from asdlib.config import RunConfig
+
+    cfg = RunConfig.from_yaml(Path(run_dir) / "config.yaml")
+    return cfg.replace(data={"cache_dir": str(repo_root() / "data" / "cache")})
 
 
 def ensure_run(name: str, *, data: str | Path | None = None, retrain: bool = False, progress: bool = True,
