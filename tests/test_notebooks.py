@@ -43,3 +43,19 @@ def test_notebook_runs_in_smoke_mode(path: Path, series_env, series_build):
             assert kinds & {"image/png", "text/html", "text/markdown", "stream", "text/plain"}, \
                 f"{path.name}: key-output cell produced nothing:\n{cell.source[:200]}"
     assert (build / path.with_suffix(".html").name).is_file()
+    if path.name[:2] in ("04", "05"):  # TRAIN = "auto" on a CPU: the shipped reference runs, not training
+        assert "asdlib/reference_runs" in text or "loading the reference runs" in text, path.name
+        assert "epoch 1/" not in text, f"{path.name} trained although TRAIN='auto' on a CPU loads"
+
+
+@pytest.mark.slow
+def test_train_switch_trains_from_scratch_in_smoke_mode(series_env, tmp_path):
+    """ASD_TRAIN=1 makes notebook 05 train its two runs (tiny smoke runs) instead of loading the shipped ones."""
+    runs = tmp_path / "runs"
+    env = {**series_env, "ASD_TRAIN": "1", "ASD_RUNS": str(runs)}
+    book = next(p for p in NOTEBOOKS if p.name.startswith("05"))
+    executed = nbformat.read(execute_notebook(book, tmp_path / "build", env=env, timeout=900), as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "asdlib/reference_runs" not in text
+    for name in ("stgram_mfn-arcface", "tastgram_mfn-noisy_arcmix"):
+        assert (runs / name / "summary.csv").is_file() and (runs / name / "best.pt").is_file(), name
