@@ -25,7 +25,7 @@ def run_row(name: str, history: pd.DataFrame) -> dict:
     auc = 100 * history.test_auc
     return {"run": name, "epochs": n, "selected": int(history.val_loss.idxmin() + 1),
             "val loss min": history.val_loss.min(),
-            "last fifth: max / min − 1 (%)": 100 * pretrained.plateau_gap(history.val_loss),
+            "last fifth: mean / min − 1 (%)": 100 * pretrained.plateau_gap(history.val_loss),
             "last fifth vs the fifth before (%)": 100 * (last.mean() / before.mean() - 1),
             "test AUC, last 7 epochs (%)": f"{auc.iloc[-7:].min():.1f}–{auc.iloc[-7:].max():.1f}",
             "minutes": history.epoch_seconds.sum() / 60 if "epoch_seconds" in history else np.nan}
