@@ -90,14 +90,23 @@ def clip_explorer(index: pd.DataFrame, *, interactive: bool | None = None, sr: i
     """An explorer over the clips of an ``index_dataset`` table; display the returned object.
 
     ``interactive=None`` asks :func:`frontend_available`. Interactive: a widget (type, ID, label, clip) whose
-    output shows the clip's waveform, log-mel and audio player. Static: the default selection's figure (the
-    player is displayed first).
+    output shows the clip's waveform, log-mel and audio player; the default selection's figure is also
+    displayed as a plain output, because a saved notebook keeps plain outputs but not the widget's live state
+    (reopened without re-running, JupyterLab shows "Error displaying widget: model not found" for the widget).
+    Static: the default selection's figure (the player is displayed first).
     """
     machine_type, machine_id, label = default_selection(index)
+    row = clip_rows(index, machine_type, machine_id, label).iloc[0]
     if not (frontend_available() if interactive is None else interactive):
-        row = clip_rows(index, machine_type, machine_id, label).iloc[0]
         return _show(row["path"], sr=sr, variant=variant, title=_title(row))
-    return _ClipExplorer(index, sr=sr, variant=variant).widget
+    from IPython.display import display
+
+    explorer = _ClipExplorer(index, sr=sr, variant=variant).widget
+    fig, _ = clip_figure(row["path"], sr=sr, variant=variant, title=_title(row))
+    fig.suptitle("the first selection as a static figure (kept when the notebook is saved)", fontsize="small")
+    display(fig)
+    plt.close(fig)
+    return explorer
 
 
 class _ClipExplorer:

@@ -199,3 +199,21 @@ def test_clip_explorer_widget_follows_the_selection(index):
     n_normal = ((index.machine_type == "ToyConveyor") & (index.machine_id == id_box.value)
                 & (index.label == "normal")).sum()
     assert clip_slider.max == n_normal - 1 and clip_slider.value == 0
+
+
+def test_clip_grid_titles_do_not_run_into_each_other(clips):
+    wave = next(iter(clips.values()))
+    fig = audio.clip_grid({"fan": [("anomaly (imbalance, strength 0.93)", wave, sgram(wave))]})
+    wave_ax, mel_ax = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"][:2]
+    assert wave_ax.get_title() == "fan: anomaly\n(imbalance, strength 0.93)" and mel_ax.get_title() == "log-mel"
+    plt.close(fig)
+
+
+def test_difference_bands_one_panel_per_type_with_its_band():
+    curve, band = np.zeros(8), np.stack([-np.ones(8), np.ones(8)])
+    fig = audio.difference_bands({"fan": (curve + 2, band), "valve": (curve, band)}, ncols=3)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["fan", "valve"]
+    assert all(len(ax.collections) == 1 for ax in visible)  # the grey band
+    assert all(ax.get_xlabel() == "mel bin" for ax in visible)
+    plt.close(fig)

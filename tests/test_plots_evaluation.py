@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import scipy.stats  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
@@ -88,8 +89,26 @@ def test_threshold_plot_reports_rates(scores):
     normal, anomaly = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.5, 4.0, 5.0, 6.0])
     ax = ev.threshold_plot(2.5, calibration=[0.5, 1.0, 1.5], normal=normal, anomaly=anomaly,
                            gamma=(2.0, 0.0, 0.5))
-    assert ax.get_title().endswith("false alarms 25 %, anomalies caught 75 %")
-    assert "gamma fit to calibration" in [line.get_label() for line in ax.get_lines()]
+    assert ax.get_title().endswith("false alarms 25 % of 4, anomalies caught 75 % of 4")
+    assert any(line.get_label().startswith("gamma fit, shape a = 2") for line in ax.get_lines())
+
+
+def test_threshold_plot_caps_a_runaway_gamma_density():
+    calibration = np.random.default_rng(0).gamma(0.5, 1.0, 40) + 1.0  # shape < 1: the density has no maximum
+    a, loc, scale = scipy.stats.gamma.fit(calibration)
+    ax = ev.threshold_plot(3.0, calibration=calibration, gamma=(a, loc, scale), logx=True)
+    top = max(patch.get_height() for patch in ax.patches)
+    assert ax.get_ylim()[1] == pytest.approx(1.3 * top)  # the histograms stay visible
+    assert ax.get_xscale() == "log"
+    assert any("(clipped)" in line.get_label() for line in ax.get_lines())
+
+
+def test_gamma_fit_check_marks_both_thresholds():
+    calibration = np.random.default_rng(0).gamma(3.0, 1.0, 50)
+    ax = ev.gamma_fit_check(calibration, scipy.stats.gamma.fit(calibration), quantile=0.95)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert any(label.startswith("0.95 quantile of the scores") for label in labels)
+    assert any(label.startswith("0.95 quantile of the fit") for label in labels)
 
 
 HISTORY = pd.DataFrame({"epoch": [1, 2, 3, 4], "val_loss": [3.0, 2.0, 2.5, 2.6],

@@ -82,21 +82,29 @@ def clip_grid(clips: Mapping[str, Sequence[tuple[str, object, object]]], *, sr: 
     """Each clip's waveform next to its log-mel: ``{row: [(title, wave (L,), mel (F, T)), …]}``.
 
     The waveforms of a row share one amplitude scale, and the log-mels one colour scale, so that normal and
-    anomalous clips compare directly. A title starting with "normal" or "anomaly" picks the label's colour.
+    anomalous clips compare directly. A title starting with "normal" or "anomaly" picks the label's colour; a
+    part in parentheses ("anomaly (rattle, strength 0.9)") goes on a second line. Only the first column names
+    its axes, so that no axis label runs into the neighbouring colour bar.
     """
     n_cols = 2 * max(len(items) for items in clips.values())
-    fig, axes = plt.subplots(len(clips), n_cols, figsize=(3.6 * n_cols, 2.3 * len(clips)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.25] * (n_cols // 2)})
+    fig, axes = plt.subplots(len(clips), n_cols, figsize=(3.8 * n_cols, 2.6 * len(clips)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.25] * (n_cols // 2)}, layout="constrained")
     for r, (row, items) in enumerate(clips.items()):
         mels = [as_array(mel) for _, _, mel in items]
         vmin, vmax = np.percentile(np.concatenate([m.ravel() for m in mels]), [1, 99.9])
         peak = max(float(np.abs(as_array(wave)).max()) for _, wave, _ in items) * 1.05
         for c, ((title, wave, _), mel) in enumerate(zip(items, mels)):
-            color = LABEL_COLORS.get(title.split()[0], MACHINE_COLORS.get(row))
-            waveform(wave, sr=sr, ax=axes[r, 2 * c], title=f"{row}: {title}", color=color)
-            axes[r, 2 * c].set_ylim(-peak, peak)
-            spectrogram(mel, sr=sr, hop_length=hop_length, ax=axes[r, 2 * c + 1], title=f"log-mel, {title}",
-                        vmin=vmin, vmax=vmax)
+            label, _, detail = title.partition(" (")
+            color = LABEL_COLORS.get(label.split()[0] if label else "", MACHINE_COLORS.get(row))
+            left, right = axes[r, 2 * c], axes[r, 2 * c + 1]
+            waveform(wave, sr=sr, ax=left, color=color)
+            left.set_title(f"{row}: {label}" + (f"\n({detail}" if detail else ""), fontsize="small")
+            left.set_ylim(-peak, peak)
+            spectrogram(mel, sr=sr, hop_length=hop_length, ax=right, title="log-mel", vmin=vmin, vmax=vmax)
+            right.title.set_fontsize("small")
+            if c > 0:
+                left.set_ylabel("")
+            right.set_ylabel("mel bin" if c == 0 else "")
     for ax in axes[:-1].ravel():
         ax.set_xlabel("")
     return fig
@@ -159,6 +167,36 @@ def spectra_grid(per_type: Mapping[str, Mapping[str, object]], *, freqs_hz=None,
         average_spectra(curves, freqs_hz=freqs_hz, ax=ax, title=machine_type, ylabel=ylabel)
     for ax in axes.ravel()[len(per_type):]:
         ax.set_visible(False)
+    return fig
+
+
+def difference_bands(per_type: Mapping[str, tuple[object, object]], *, freqs_hz=None, ncols: int = 3,
+                     ylabel: str = "anomaly − normal (dB)",
+                     band_label: str = "normal vs normal (5–95 % of random halves)") -> Figure:
+    """One panel per machine type: a difference curve ``(F,)`` in dB over a reference band ``(2, F)`` (lower,
+    upper), e.g. how much two random halves of the *normal* clips already differ: ``{type: (curve, band)}``.
+
+    Where the curve leaves the grey band, the difference is larger than the clip-to-clip variation alone
+    produces; inside it, it may be chance.
+    """
+    nrows = -(-len(per_type) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 2.8 * nrows), squeeze=False, sharex=True,
+                             layout="constrained")
+    for ax, (machine_type, (curve, band)) in zip(axes.ravel(), per_type.items()):
+        curve, band = as_array(curve), as_array(band)
+        x = np.arange(len(curve)) if freqs_hz is None else as_array(freqs_hz)
+        ax.fill_between(x, band[0], band[1], color="0.8", lw=0, label=band_label)
+        ax.plot(x, curve, color=MACHINE_COLORS.get(machine_type, "C3"), lw=1.2, label="anomaly − normal")
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set(title=machine_type, ylabel=ylabel if ax in axes[:, 0] else "")
+        if freqs_hz is not None:
+            ax.set_xscale("log")
+    for i, ax in enumerate(axes.ravel()):  # a frequency label under the lowest panel of each column
+        if i < len(per_type) <= i + ncols:
+            ax.set_xlabel("frequency (Hz)" if freqs_hz is not None else "mel bin")
+            ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_visible(i < len(per_type))
+    axes[0, 0].legend(fontsize="x-small", loc="lower left")
     return fig
 
 

@@ -68,7 +68,7 @@ def roc_curves(scores: pd.DataFrame, *, machine_type: str, score: str = "score",
     ax.plot([0, 1], [0, 1], ls=":", color="0.4", lw=1, label="chance")
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="false positive rate (normal clips flagged)",
            ylabel="true positive rate (anomalies caught)",
-           title=f"{machine_type}: ROC per machine ID ({score})")
+           title=f"{machine_type}: ROC per machine ID" + ("" if score == "score" else f" ({score})"))
     ax.legend(fontsize="x-small", loc="lower right")
     return ax
 
@@ -81,7 +81,8 @@ def roc_grid(scores: pd.DataFrame, *, machine_types: list[str] | None = None, sc
     for ax, machine_type in zip(axes, types):
         roc_curves(scores, machine_type=machine_type, score=score, max_fpr=max_fpr, ax=ax)
         ax.set_title(machine_type)
-    fig.suptitle(f"ROC curves per machine ID (score: {score}); shaded: the pAUC region FPR ≤ {max_fpr:g}")
+    what = "" if score == "score" else f" (score: {score})"  # "score" is the papers' ArcFace CE
+    fig.suptitle(f"ROC curves per machine ID{what}; shaded: the pAUC region FPR ≤ {max_fpr:g}")
     return fig
 
 
@@ -162,32 +163,76 @@ def published_comparison(ours: dict[str, pd.DataFrame], published: dict[str, pd.
 # ------------------------------------------------------------------------------------ thresholds
 def threshold_plot(threshold: float, *, calibration: ArrayLike | None = None, normal: ArrayLike | None = None,
                    anomaly: ArrayLike | None = None, gamma: tuple[float, float, float] | None = None,
-                   bins: int = 30, ax: plt.Axes | None = None) -> plt.Axes:
+                   bins: int = 30, ax: plt.Axes | None = None, logx: bool = False) -> plt.Axes:
     """The operating threshold over score histograms: calibration (normal, grey), test normal / anomalous.
 
-    ``gamma`` = (a, loc, scale) overlays the fitted gamma density; the title gives the false-alarm rate
-    (FPR) on ``normal`` and the share of ``anomaly`` caught (TPR) at this threshold.
+    ``gamma`` = (a, loc, scale) overlays the fitted gamma density; the y axis is capped just above the
+    histograms, so a density that shoots up (shape a < 1 rises without bound at its lower end) cannot flatten
+    them; the legend then says the curve is clipped. ``logx`` uses a log score axis with log-spaced bins (for
+    positive scores spread over orders of magnitude). The title gives the false-alarm rate (FPR) on ``normal``
+    and the share of ``anomaly`` caught (TPR) at this threshold; the legend sits outside the axes.
     """
     import scipy.stats
 
-    ax = ax or plt.subplots()[1]
+    ax = ax or plt.subplots(figsize=(8, 3.8))[1]
     given = (("calibration (known normal)", calibration), ("normal", normal), ("anomaly", anomaly))
     sets = {k: np.asarray(v, dtype=float) for k, v in given if v is not None}
-    edges = np.histogram_bin_edges(np.concatenate([*sets.values(), [threshold]]), bins=bins)
+    everything = np.concatenate([*sets.values(), [threshold]])
+    if logx and (everything > 0).all():
+        edges = np.geomspace(everything.min(), everything.max(), bins + 1)
+        ax.set_xscale("log")
+    else:
+        edges = np.histogram_bin_edges(everything, bins=bins)
+    top = 0.0
     for name, values in sets.items():
         color = LABEL_COLORS.get(name, "0.45")
-        ax.hist(values, bins=edges, density=True, alpha=0.5, color=color, label=f"{name} (n={values.size})")
+        heights = ax.hist(values, bins=edges, density=True, alpha=0.5, color=color,
+                          label=f"{name} (n={values.size})")[0]
+        top = max(top, float(np.max(heights, initial=0.0)))
     if gamma is not None:
-        x = np.linspace(edges[0], edges[-1], 400)
-        ax.plot(x, scipy.stats.gamma.pdf(x, gamma[0], loc=gamma[1], scale=gamma[2]), color="0.2", lw=1.5,
-                label="gamma fit to calibration")
+        x = np.geomspace(edges[0], edges[-1], 400) if ax.get_xscale() == "log" else np.linspace(edges[0], edges[-1], 400)
+        density = scipy.stats.gamma.pdf(x, gamma[0], loc=gamma[1], scale=gamma[2])
+        clipped = top > 0 and density.max() > 1.3 * top
+        ax.plot(x, density, color="0.2", lw=1.5,
+                label=f"gamma fit, shape a = {gamma[0]:.2g}" + (" (clipped)" if clipped else ""))
+    if top > 0:
+        ax.set_ylim(0, 1.3 * top)
     ax.axvspan(threshold, edges[-1], color=LABEL_COLORS["anomaly"], alpha=0.07, lw=0)
     ax.axvline(threshold, color="black", ls="--", lw=1.5, label=f"threshold {threshold:.3g}")
-    rates = [f"{what} {100 * np.mean(sets[k] > threshold):.0f} %" for k, what in
+    rates = [f"{what} {100 * np.mean(sets[k] > threshold):.0f} % of {sets[k].size}" for k, what in
              (("normal", "false alarms"), ("anomaly", "anomalies caught")) if k in sets and sets[k].size]
     ax.set(xlabel="anomaly score", ylabel="density", title="flagged: score > threshold. " + ", ".join(rates))
-    ax.ticklabel_format(axis="x", useOffset=False)
-    ax.legend(fontsize="x-small")
+    if ax.get_xscale() != "log":
+        ax.ticklabel_format(axis="x", useOffset=False)
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return ax
+
+
+def gamma_fit_check(calibration: ArrayLike, gamma: tuple[float, float, float], *, quantile: float,
+                    ax: plt.Axes | None = None) -> plt.Axes:
+    """Does a gamma fit describe the calibration scores where it matters? Their empirical CDF ``(N,)`` against
+    the fitted gamma CDF, with the ``quantile`` level and the two thresholds it gives (data vs fit).
+
+    Where the two curves part at the level ``quantile``, the gamma threshold misses the intended false-alarm
+    rate: the horizontal gap between the curves there is the threshold error.
+    """
+    import scipy.stats
+
+    x = np.sort(np.asarray(calibration, dtype=float))
+    ax = ax or plt.subplots(figsize=(6.5, 3.6))[1]
+    grid = np.linspace(x[0] - 0.1 * np.ptp(x), x[-1] + 0.1 * np.ptp(x), 400)
+    ax.step(np.r_[grid[0], x, grid[-1]], np.r_[0.0, np.arange(1, x.size + 1) / x.size, 1.0], where="post",
+            color="0.35", label=f"calibration scores (n={x.size})")
+    ax.plot(grid, scipy.stats.gamma.cdf(grid, gamma[0], loc=gamma[1], scale=gamma[2]), color="0.1", lw=1.5,
+            label=f"gamma fit, shape a = {gamma[0]:.2g}")
+    ax.axhline(quantile, color="C3", lw=0.8, ls=":")
+    by_data = float(np.quantile(x, quantile))
+    by_fit = float(scipy.stats.gamma.ppf(quantile, gamma[0], loc=gamma[1], scale=gamma[2]))
+    ax.axvline(by_data, color="C0", ls="--", label=f"{quantile:g} quantile of the scores: {by_data:.3g}")
+    ax.axvline(by_fit, color="C1", ls="--", label=f"{quantile:g} quantile of the fit: {by_fit:.3g}")
+    ax.set(xlabel="anomaly score", ylabel="share of calibration clips ≤ score", ylim=(0, 1.02),
+           title="empirical CDF vs gamma fit")
+    ax.legend(fontsize="x-small", loc="lower right")
     return ax
 
 
