@@ -75,11 +75,16 @@ def run_series(*, data: str | Path, build: str | Path, size: str = "default", on
 
 
 def _print_final_table(data: Path) -> None:
-    """The last evaluation the series wrote (``data/runs/*/summary.csv``), as the seeds' Markdown table."""
+    """The results behind the series: the last evaluation trained here (``data/runs/*/summary.csv``) if any,
+    and the shipped reference runs the notebooks load on a CPU."""
     import pandas as pd
 
+    from asdlib import pretrained
     from asdlib.metrics import to_markdown
 
     summaries = sorted((REPO / "data" / "runs").glob("*/summary.csv"), key=lambda p: p.stat().st_mtime)
     for path in summaries[-2:]:
         print(f"\n{path.parent.name} on {data}:\n{to_markdown(pd.read_csv(path))}")
+    runs = pretrained.registry().values()
+    print("\nreference runs (python -m asdlib pretrained list):")
+    print("\n".join(f"  {r.name:32s} AUC {100 * r.auc:5.1f} %  pAUC {100 * r.pauc:5.1f} %" for r in runs))
