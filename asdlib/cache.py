@@ -128,7 +128,8 @@ def _alive(pid: int) -> bool:
 
 
 def _gb(n: float) -> str:
-    return f"{n / 1e9:.2f} GB"
+    """Bytes in GB (MB below 0.1 GB), for space messages."""
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.2f} MB"
 
 
 def _check_space(cache_dir: Path, need: int) -> None:

@@ -58,7 +58,7 @@ def read_checkpoint_file(path: str | os.PathLike, *, map_location="cpu", fix: st
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights_only" in str(e):
+        if "global" in str(e).lower():  # a pickled class or function, refused by weights_only
             raise CheckpointError(f"{path} holds objects other than tensors and plain types, which are not "
                                   "loaded (they could run code); re-save it with asdlib.checkpoints.save_model"
                                   ) from None

@@ -166,6 +166,8 @@ def _check_same_data(out: Path, info: dict) -> None:
 
 def _move_aside(out: Path) -> Path | None:
     """Move an old run's files into ``out/previous-<time>/`` so that a new run starts clean; nothing is deleted."""
+    if dist.is_initialized() and dist.get_rank() != 0:
+        return None  # one process moves the files
     present = [out / name for name in RUN_FILES if (out / name).exists()]
     if not any(p.name in ("last.pt", "best.pt") for p in present):
         return None  # no run yet: config.yaml / run.json are simply rewritten

@@ -205,6 +205,9 @@ def fit(model: nn.Module, train_loader, val_loader, *, run_config: dict, out_dir
         if cfg["precise_bn"]:
             precise_batchnorm(model, train_loader, device=device, batches=cfg["precise_bn"], dtype=dtype)
         row = {"epoch": epoch + 1, "lr": lr, **stats, **validation_metrics(model, val_loader, device=device)}
+        if len(val_loader) and not math.isfinite(row["val_loss"]):  # finite training loss, broken weights
+            raise DivergedError(_diverged_advice(f"the validation loss is {row['val_loss']} after the last step",
+                                                 epoch + 1, lr, out_dir, has_last=bool(history)))
         if monitor_fn is not None and (epoch + 1) % cfg["select_every"] == 0:
             row.update(monitor_fn(model))
         row["epoch_seconds"] = time.perf_counter() - tic

@@ -341,3 +341,92 @@ def test_load_audio_bad_files(tmp_path: Path, make, match: str):
     assert str(path) in str(err.value)
     if match != "no such file":
         assert "on_error='skip'" in str(err.value) or "delete it" in str(err.value)
+
+
+# ------------------------------------------------------------------------------------ issue 11: reliability
+def _set_header_rate(path: Path, rate: int) -> None:
+    """Overwrite the sample rate (and byte rate) of a 16-bit mono PCM wav header in place."""
+    data = bytearray(path.read_bytes())
+    data[24:28], data[28:32] = rate.to_bytes(4, "little"), (2 * rate).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("rate", [1, 999, 400_000])
+def test_absurd_sample_rate_in_the_header_is_refused(tmp_path: Path, rate: int):
+    path = tmp_path / "normal_id_00_00000000.wav"
+    write_wav(path, seconds=1.0)
+    _set_header_rate(path, rate)
+    assert sf.info(path).samplerate == rate  # the header really says so
+    with pytest.raises(AudioError, match=f"{path}: its header claims {rate} Hz, outside 1000-384000 Hz"):
+        load_audio(path)
+
+
+def test_long_file_is_trimmed_before_resampling(tmp_path: Path, monkeypatch):
+    import asdlib.audio
+
+    path = tmp_path / "long.wav"
+    write_wav(path, seconds=30.0, sr=44100)
+    short = tmp_path / "short.wav"
+    write_wav(short, seconds=30.0, sr=44100)
+    sf.write(short, sf.read(path, frames=44100 * 2)[0], 44100, subtype="PCM_16")  # its first 2 s
+    seen = []
+    real = asdlib.audio.resample_poly
+    monkeypatch.setattr(asdlib.audio, "resample_poly", lambda x, up, down: seen.append(len(x)) or real(x, up, down))
+    with pytest.warns(UserWarning, match="resampling from 44100 Hz"):
+        wave = load_audio(path, seconds=1.0)
+    assert seen == [44100 + 256]  # 1 s and a small margin, not 30 s
+    with pytest.warns(UserWarning):
+        assert np.array_equal(wave, load_audio(short, seconds=1.0))
+
+
+def test_skip_survives_symlink_loops(merged: Path):
+    loop = merged / "fan/train/normal_id_00_00000009.wav"
+    loop.symlink_to(loop.name)  # points at itself
+    (merged / "fan/test/a.wav").symlink_to("b.wav")
+    (merged / "fan/test/b.wav").symlink_to("a.wav")
+    with pytest.raises(DataError, match=f"{loop}: cannot read it"):
+        index_dataset(merged)
+    with pytest.warns(UserWarning, match="skipped 3"):
+        df = index_dataset(merged, on_error="skip")
+    assert len(df) == 8 and "Too many levels of symbolic links" in dict(df.attrs["skipped"])[str(loop)]
+
+
+def test_skip_survives_an_unreadable_folder(merged: Path):
+    import os
+    import subprocess
+    import sys
+
+    (merged / "valve/test").chmod(0)
+    script = ("import json, sys, warnings; from asdlib.data import index_dataset; warnings.simplefilter('ignore');"
+              "df = index_dataset(sys.argv[1], on_error='skip'); print(json.dumps([len(df), df.attrs['skipped']]))")
+    cmd = [sys.executable, "-c", script, str(merged)]
+    if os.geteuid() == 0:  # root reads everything: drop the capabilities that let it
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: cannot make a folder unreadable")
+        caps = "-dac_override,-dac_read_search"
+        cmd = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    finally:
+        (merged / "valve/test").chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    n, skipped = json.loads(done.stdout)
+    assert n == 7 and skipped == [[str(merged / "valve/test"), "cannot list this folder (Permission denied)"]]
+
+
+def test_index_cli_checks_headers_and_lists_bad_files(merged: Path, capsys):
+    from asdlib.cli import main
+
+    (merged / "fan/train/normal_id_00_00000005.wav").write_bytes(b"")
+    (merged / "fan/train/normal_id_00_00000006.wav").write_text("not audio at all")
+    good = merged / "fan/train/normal_id_00_00000007.wav"
+    write_wav(good)
+    good.write_bytes(good.read_bytes()[:-400])  # truncated
+    assert main(["index", str(merged)]) == 2
+    assert "normal_id_00_00000005.wav: empty file" in capsys.readouterr().err
+    assert main(["index", str(merged), "--on-error", "skip"]) == 0
+    out = capsys.readouterr().out
+    assert f"{merged}: 8 clips" in out and "3 file(s) or folder(s) skipped" in out
+    assert "normal_id_00_00000005.wav: empty file (0 bytes)" in out
+    assert "normal_id_00_00000006.wav: not readable as audio" in out
+    assert "normal_id_00_00000007.wav: truncated" in out
