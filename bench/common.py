@@ -13,8 +13,11 @@ import json
 import os
 import platform
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,6 +47,8 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=None,
                    help="procedural dataset folder (default: data/bench/full_<seconds>s, generated if missing)")
     p.add_argument("--no-save", action="store_true", help="print the JSON line only, do not append it")
+    p.add_argument("--out-dir", type=Path, default=None,
+                   help="also append the JSON line to OUT_DIR/<name>.jsonl (e.g. the GPU check's output folder)")
 
 
 def set_threads(threads: int, interop_threads: int) -> None:
@@ -87,13 +92,15 @@ def machine_info(device: torch.device) -> dict:
     return info
 
 
-def emit(name: str, line: dict, *, save: bool = True) -> dict:
-    """Print ``line`` as one JSON line and append it to ``bench/results/<name>.jsonl`` (unless ``save`` is off)."""
+def emit(name: str, line: dict, *, save: bool = True, out_dir: Path | None = None) -> dict:
+    """Print ``line`` as one JSON line and append it to ``bench/results/<name>.jsonl`` (unless ``save`` is off)
+    and, when ``out_dir`` is given, to ``out_dir/<name>.jsonl`` too."""
     text = json.dumps(line)
     print(text, flush=True)
-    if save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        with open(RESULTS / f"{name}.jsonl", "a") as f:
+    folders = ([RESULTS] if save else []) + ([Path(out_dir)] if out_dir is not None else [])
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{name}.jsonl", "a") as f:
             f.write(text + "\n")
     return line
 
@@ -163,9 +170,11 @@ def new_model(args, device: torch.device):
 
 
 def timed(loader, warmup: int, marks: dict):
-    """Yield ``loader``'s batches; ``marks`` gets ``start`` (after ``warmup`` batches were consumed), ``end``
+    """Yield ``loader``'s batches; ``marks`` gets ``begin`` (before the first batch is asked for), ``start``
+    (after ``warmup`` batches were consumed), ``end``
     (after the last was), ``batches`` counted from ``start`` and ``data_s``, the time spent waiting on the
     loader after ``start``. The consumer's work between batches counts, so data loading is included."""
+    marks["begin"] = time.perf_counter()
     it, marks["data_s"], marks["batches"] = iter(loader), 0.0, 0
     for i in range(len(loader)):
         now = time.perf_counter()
@@ -177,3 +186,87 @@ def timed(loader, warmup: int, marks: dict):
             marks["batches"] += 1
         yield batch
     marks["end"] = time.perf_counter()
+
+
+def gpu_index(device: torch.device) -> str:
+    """The ``nvidia-smi -i`` identifier of a CUDA device (an index or UUID), ``CUDA_VISIBLE_DEVICES`` applied."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    return visible[index] if index < len(visible) else str(index)
+
+
+def read_gpu_smi(ident: str) -> tuple[float, float] | None:
+    """``(utilisation %, memory used MB)`` of GPU ``ident`` from ``nvidia-smi``; None where that fails."""
+    cmd = ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits", "-i", ident]
+    try:
+        text = subprocess.run(cmd, capture_output=True, text=True, timeout=5, check=True).stdout
+        util, used = (float(x) for x in text.strip().splitlines()[0].split(","))
+        return util, used
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def summarise_samples(samples: list[tuple[float, float, float]], start: float, end: float) -> dict:
+    """Aggregate ``(time, utilisation %, memory used MB)`` samples taken in ``[start, end]``.
+
+    ``gpu_util_mean`` / ``gpu_util_median`` (%), ``gpu_mem_used_max_mb`` (all processes, as nvidia-smi reports
+    it) and ``gpu_util_samples`` (how many samples; 0 -> the other values are None)."""
+    inside = [(u, m) for t, u, m in samples if start <= t <= end]
+    if not inside:
+        return {"gpu_util_mean": None, "gpu_util_median": None, "gpu_mem_used_max_mb": None, "gpu_util_samples": 0}
+    utils = [u for u, _ in inside]
+    return {"gpu_util_mean": round(statistics.fmean(utils), 1), "gpu_util_median": statistics.median(utils),
+            "gpu_mem_used_max_mb": max(m for _, m in inside), "gpu_util_samples": len(inside)}
+
+
+def read_gpu_nvml(device: torch.device) -> tuple[float, float] | None:
+    """``(utilisation %, memory used MB)`` through PyTorch's NVML bindings (needs ``pynvml``); None where not."""
+    try:
+        used = torch.cuda.device_memory_used(device) / 2**20
+        return float(torch.cuda.utilization(device)), round(used, 1)
+    except Exception:  # no pynvml, an old torch, or NVML unavailable: fall back to nvidia-smi
+        return None
+
+
+class GpuSampler:
+    """Samples a CUDA device's utilisation and memory in use every ``interval`` s in a background thread.
+
+    ``with GpuSampler(device) as s: ...`` then ``s.window(start, end)`` (``time.perf_counter`` times) gives
+    :func:`summarise_samples` of that window. Reads NVML through ``torch.cuda.utilization`` when ``pynvml`` is
+    installed, else ``nvidia-smi`` (either way NVML's own averaging window, 1/6-1 s); with neither, no samples
+    are taken and the window reports ``gpu_util_samples: 0``. ``source`` says which one was used.
+    """
+
+    def __init__(self, device: torch.device, interval: float = 0.2):
+        self.device, self.ident, self.interval = device, gpu_index(device), interval
+        self.samples: list[tuple[float, float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        if read_gpu_nvml(device) is not None:
+            self.source, self._read = "nvml", lambda: read_gpu_nvml(self.device)
+        elif shutil.which("nvidia-smi") and read_gpu_smi(self.ident) is not None:
+            self.source, self._read = "nvidia-smi", lambda: read_gpu_smi(self.ident)
+        else:
+            self.source, self._read = None, None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            reading = self._read()
+            if reading is None:
+                return
+            self.samples.append((time.perf_counter(), *reading))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> GpuSampler:
+        if self._read is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def window(self, start: float, end: float) -> dict:
+        """Utilisation and memory aggregated over the samples taken between ``start`` and ``end``."""
+        return {**summarise_samples(list(self.samples), start, end), "gpu_util_source": self.source}

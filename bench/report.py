@@ -12,8 +12,8 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 # benchmark -> (configuration keys, (column, value getter) pairs)
 TABLES = {
-    "train_throughput": (("model", "loss", "batch", "seconds", "torch_threads", "channels_last", "compile",
-                          "omp_wait_policy"), (
+    "train_throughput": (("model", "loss", "batch", "seconds", "device", "amp", "torch_threads", "channels_last",
+                          "compile", "omp_wait_policy"), (
         ("ours clips/s", lambda r: r.get("ours", {}).get("clips_per_s")),
         ("naive clips/s", lambda r: r.get("naive", {}).get("clips_per_s")),
         ("speedup", lambda r: r.get("speedup")),
@@ -47,10 +47,11 @@ def latest(name: str, keys: tuple[str, ...]) -> list[dict]:
 def table(name: str) -> str:
     """One Markdown table for benchmark ``name``."""
     keys, columns = TABLES[name]
-    header = [*keys, *(c for c, _ in columns), *CONTEXT]
+    context = [k for k in CONTEXT if k not in keys]
+    header = [*keys, *(c for c, _ in columns), *context]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in latest(name, keys):
-        cells = [r.get(k, "") for k in keys] + [_get(f, r) for _, f in columns] + [r.get(k, "") for k in CONTEXT]
+        cells = [r.get(k, "") for k in keys] + [_get(f, r) for _, f in columns] + [r.get(k, "") for k in context]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return f"### {name}\n\n" + "\n".join(lines) + "\n"
 
