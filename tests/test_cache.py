@@ -213,3 +213,113 @@ def test_memory_stays_flat(tmp_path: Path):
             total += float(wave[0])
     grown = _rss_anon() - before
     assert grown < size / 8, f"anonymous memory grew by {grown / 1e6:.1f} MB for a {size / 1e6:.1f} MB cache"
+
+
+# ------------------------------------------------------------------------------------ issue 11: reliability
+def test_in_place_edit_keeping_size_and_mtime_gives_a_new_cache(dataset: Path, tmp_path: Path):
+    index = index_dataset(dataset)
+    first = build(index, tmp_path / "cache")
+    target, other = Path(index.path[4]), Path(index.path[5])
+    st = target.stat()
+    target.write_bytes(other.read_bytes())  # same length: `cp -p other target`
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    second = build(index, tmp_path / "cache")
+    assert second.path != first.path
+    assert np.array_equal(second.wave(4), load_audio(other, seconds=SECONDS))
+
+
+def test_free_space_is_checked_before_writing(dataset: Path, tmp_path: Path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 50_000, 50_000))
+    with pytest.raises(DataError, match=r"needs 0\.19 MB, 0\.05 MB free in .*cache; free some space or set "
+                                        r"data\.cache_dir"):
+        build(index_dataset(dataset), tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+FULL_DISK_SCRIPT = """
+import resource, signal, sys
+import asdlib.cache
+from asdlib.data import DataError, index_dataset
+if sys.argv[3] == "fsize":  # no tmpfs: a real kernel write error from a file-size limit instead of a full disk
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+asdlib.cache._check_space = lambda *a: None  # reach the write itself, as when the disk fills up during a build
+try:
+    asdlib.cache.build_cache(index_dataset(sys.argv[1]), seconds=0.5, cache_dir=sys.argv[2], progress=False)
+except DataError as e:
+    print(e)
+"""
+
+
+def _small_tmpfs(path: Path) -> bool:
+    import subprocess
+
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+def test_full_disk_during_build_is_a_clear_error_not_a_sigbus(dataset: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    full = tmp_path / "full"
+    mode = "tmpfs" if _small_tmpfs(full) else "fsize"  # a full 64-kB tmpfs, or a 60-kB file-size limit
+    try:
+        done = subprocess.run([sys.executable, "-c", FULL_DISK_SCRIPT, str(dataset), str(full), mode],
+                              capture_output=True, text=True, timeout=600)
+        left = sorted(p.name for p in full.iterdir())
+    finally:
+        if mode == "tmpfs":
+            subprocess.run(["umount", str(full)], check=True)
+    assert done.returncode == 0, f"exit {done.returncode} (SIGBUS is -7): {done.stderr[-2000:]}"
+    assert "could not write the waveform cache" in done.stdout and "free some space" in done.stdout
+    assert left == []  # no orphan temporaries filling the disk
+
+
+KILLED_BUILD_SCRIPT = """
+import sys, time
+import asdlib.cache
+from asdlib.data import index_dataset
+slow = asdlib.cache.load_audio
+asdlib.cache.load_audio = lambda *a, **k: (time.sleep(0.2), slow(*a, **k))[1]
+asdlib.cache.build_cache(index_dataset(sys.argv[1]), seconds=0.5, cache_dir=sys.argv[2], progress=False)
+"""
+
+
+def test_temporaries_of_a_killed_build_are_removed_by_the_next(dataset: Path, tmp_path: Path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cache_dir = tmp_path / "cache"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_BUILD_SCRIPT, str(dataset), str(cache_dir)],
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600  # importing torch can take minutes on a loaded machine
+    while not any(p.stat().st_size > 3000 for p in cache_dir.glob("*.tmp*.npy")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    orphans = list(cache_dir.glob("*.tmp*"))
+    assert orphans and child.returncode == -signal.SIGKILL
+    live = cache_dir / f"other.tmp-{__import__('socket').gethostname()}-{os.getpid()}.npy"
+    live.write_bytes(b"a build in progress in a live process")
+    cache = build(index_dataset(dataset), cache_dir)
+    assert sorted(cache_dir.iterdir()) == sorted([live, *(cache.path.with_suffix(e) for e in (".npy", ".csv",
+                                                                                              ".json"))])
+
+
+@pytest.mark.parametrize("damage", ["garbled json", "truncated npy", "empty csv"])
+def test_damaged_cache_files_give_one_clear_error(dataset: Path, tmp_path: Path, damage: str):
+    cache = build(index_dataset(dataset), tmp_path / "cache")
+    target = {"garbled json": ".json", "truncated npy": ".npy", "empty csv": ".csv"}[damage]
+    path = cache.path.with_suffix(target)
+    data = path.read_bytes()
+    path.write_bytes({".json": b'{"sample_rate": 16', ".npy": data[: len(data) // 2], ".csv": b""}[target])
+    with pytest.raises(DataError) as err:
+        WaveCache(cache.path)
+    assert str(path) in str(err.value) and "run again to rebuild the cache" in str(err.value)

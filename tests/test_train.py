@@ -225,3 +225,16 @@ def test_compiled_channels_last_training_matches_eager_training(tmp_path):
     assert b["val_loss"] == pytest.approx(a["val_loss"], rel=2e-2)
     state = load_checkpoint(tmp_path / "fast" / "last.pt")["state_dict"]
     assert not any(key.startswith("_orig_mod") for key in state)  # saved as a plain model, loadable anywhere
+
+
+def test_train_epoch_stops_at_the_first_non_finite_loss():
+    from asdlib.train import Criterion, DivergedError, train_epoch
+
+    model = build_model("stgram_mfn", seconds=1.0)
+    with torch.no_grad():
+        model.head.weight.fill_(float("nan"))  # a diverged model: the first loss is NaN
+    batches = [(torch.randn(2, 16000) * 0.1, torch.zeros(2, dtype=torch.long), None) for _ in range(3)]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with pytest.raises(DivergedError, match="the training loss is nan at step 1 of 3"):
+        train_epoch(Criterion(model, "arcface"), batches, optimizer, device=torch.device("cpu"), alpha=0.0,
+                    rng=np.random.default_rng(0), progress=False)
