@@ -231,6 +231,18 @@ def _listing(items: list[str], limit: int = 8) -> str:
     return ", ".join(items[:limit]) + more
 
 
+def _disk_full(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what it arose from) is a full disk or an exceeded file-size limit; torch wraps
+    them in ``RuntimeError: [enforce fail at inline_container.cc] ...``."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return True
+        if isinstance(error, RuntimeError) and "file write failed" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _atomic_save(obj: dict, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -240,9 +252,7 @@ def _atomic_save(obj: dict, path: Path) -> Path:
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:  # torch reports a full disk as "enforce fail at inline_container.cc"
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            raise
-        if isinstance(e, RuntimeError) and "write" not in str(e).lower():
+        if not _disk_full(e):
             raise
         free = shutil.disk_usage(path.parent).free
         raise OSError(errno.ENOSPC, f"could not write {path}: the disk is full or the file too large "
