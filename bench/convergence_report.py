@@ -27,7 +27,7 @@ def run_row(name: str, history: pd.DataFrame) -> dict:
             "val loss min": history.val_loss.min(),
             "last fifth: mean / min − 1 (%)": 100 * pretrained.plateau_gap(history.val_loss),
             "last fifth vs the fifth before (%)": 100 * (last.mean() / before.mean() - 1),
-            "test AUC, last 7 epochs (%)": f"{auc.iloc[-7:].min():.1f}–{auc.iloc[-7:].max():.1f}",
+            "test AUC, last fifth (%)": f"{auc.iloc[-fifth:].min():.1f}–{auc.iloc[-fifth:].max():.1f}",
             "minutes": history.epoch_seconds.sum() / 60 if "epoch_seconds" in history else np.nan}
 
 
