@@ -98,7 +98,8 @@ def history_frame(history) -> pd.DataFrame:
 
 
 def plot_history(history, *, title: str = "", axes: Sequence[Axes] | None = None) -> Figure:
-    """Learning curves: loss (train, validation), training accuracy, and the test AUC/pAUC if recorded.
+    """Learning curves: loss (train, validation), accuracy (training, and clean validation if recorded), and the
+    test AUC/pAUC if recorded.
 
     The dotted line marks the epoch the honest selection keeps (lowest validation loss). The test AUC is drawn
     for information only: it is never used to pick the checkpoint.
@@ -109,8 +110,11 @@ def plot_history(history, *, title: str = "", axes: Sequence[Axes] | None = None
     axes[0].plot(h.epoch, h.loss, "o-", label="train loss (as trained, with mixup if any)")
     axes[0].plot(h.epoch, h.val_loss, "s-", label="validation loss (held-out normal clips)")
     axes[0].set(xlabel="epoch", ylabel="cross-entropy (nats)", title="loss")
-    axes[1].plot(h.epoch, 100 * h.acc, "o-", color="C2")
-    axes[1].set(xlabel="epoch", ylabel="accuracy (%)", title="training accuracy (machine ID)")
+    axes[1].plot(h.epoch, 100 * h.acc, "o-", color="C2", label="training (on mixed clips under mixup)")
+    if "val_acc" in h and h["val_acc"].notna().any():
+        axes[1].plot(h.epoch, 100 * h.val_acc, "s-", color="C3", label="validation (clean held-out clips)")
+        axes[1].legend(fontsize=7)
+    axes[1].set(xlabel="epoch", ylabel="accuracy (%)", title="machine-ID accuracy")
     if has_test:
         t = h.dropna(subset=["test_auc"])
         axes[2].plot(t.epoch, 100 * t.test_auc, "o--", color="0.4", label="AUC")
@@ -155,8 +159,9 @@ class LiveCurves:
     def __call__(self, row: Mapping) -> None:
         self.rows.append(dict(row))
         test = f"  test AUC {100 * row['test_auc']:.1f} % (not used)" if "test_auc" in row else ""
+        val_acc = f"  val acc {100 * row['val_acc']:.1f} %" if "val_acc" in row else ""
         print(f"epoch {row['epoch']}: loss {row['loss']:.3f}  acc {100 * row['acc']:.1f} %  "
-              f"val loss {row['val_loss']:.3f}{test}")
+              f"val loss {row['val_loss']:.3f}{val_acc}{test}")
         if self.live:
             from IPython.display import display
 
