@@ -112,15 +112,17 @@ def test_angle_histograms_are_densities_per_label():
         assert sum(b.get_height() for b in bars[20:40]) * width == pytest.approx(1.0)
 
 
-def test_embedding_maps_colour_each_machine_id():
-    table = pd.DataFrame({"machine_type": ["fan"] * 8 + ["valve"] * 4, "machine_id": [0, 2, 4, 6] * 3,
-                          "label": ["normal", "anomaly"] * 6})
-    xy = np.random.default_rng(0).normal(size=(12, 2))
+def test_embedding_maps_colour_each_machine_id_and_keep_normal_clips_visible():
+    table = pd.DataFrame({"machine_type": ["fan"] * 8 + ["valve"] * 8, "machine_id": [0, 0, 2, 2, 4, 4, 6, 6] * 2,
+                          "label": ["normal", "anomaly"] * 8})
+    xy = np.random.default_rng(0).normal(size=(16, 2))
     fig = pt.plot_embedding_maps({"CE": xy, "ArcFace": xy}, {"CE": table, "ArcFace": table})
     top = fig.axes[0].collections[0]
-    assert len(top.get_offsets()) == 12
+    assert len(top.get_offsets()) == 8  # top row: the normal clips only
     assert len({tuple(c) for c in top.get_facecolors()}) == 8  # 4 fan IDs + 4 valve IDs
-    assert [len(c.get_offsets()) for c in fig.axes[2].collections] == [6, 6]  # bottom row: normal, anomaly
+    anomaly, normal = fig.axes[2].collections  # bottom row: anomalies drawn first, beneath, smaller
+    assert len(anomaly.get_offsets()) == len(normal.get_offsets()) == 8
+    assert anomaly.get_sizes()[0] < normal.get_sizes()[0]
 
 
 def test_mixup_figure_shows_the_mixed_log_mel():

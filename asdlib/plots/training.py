@@ -294,8 +294,8 @@ def plot_angle_histograms(scores: Mapping[str, pd.DataFrame], *, bins: int = 30,
     ``scores[name]`` has the columns ``angle`` (degrees) and ``label``, as a run's ``scores.csv``; one panel per
     run, on shared bins: the Noisy-ArcMix paper's "angle distribution" figure.
     """
-    if axes is None:
-        axes = plt.subplots(1, len(scores), figsize=(3.6 * len(scores), 3.3), squeeze=False)[1][0]
+    if axes is None:  # one shared y-axis, so that a taller peak means a denser cluster in every panel
+        axes = plt.subplots(1, len(scores), figsize=(3.6 * len(scores), 3.3), squeeze=False, sharey=True)[1][0]
     top = max(float(t["angle"].max()) for t in scores.values())
     edges = np.linspace(0, 5 * math.ceil(max(top, 10) / 5), bins + 1)
     for ax, (name, table) in zip(axes, scores.items()):
@@ -322,16 +322,18 @@ def _id_colors(table: pd.DataFrame) -> list[tuple[float, float, float]]:
 
 def plot_embedding_maps(layouts: Mapping[str, np.ndarray], tables: Mapping[str, pd.DataFrame]) -> Figure:
     """2-D maps of test embeddings, one column per run (``layouts[name]`` ``(N, 2)``, rows as ``tables[name]``):
-    top row coloured by machine ID (shades of the machine type's colour), bottom row normal vs anomaly."""
+    top row the normal clips coloured by machine ID (shades of the machine type's colour), bottom row every
+    clip, anomalies drawn first with small markers so that the normal clusters stay visible."""
     from matplotlib.lines import Line2D
 
     fig, axes = plt.subplots(2, len(layouts), figsize=(3.6 * len(layouts), 7.2), squeeze=False)
     for j, (name, xy) in enumerate(layouts.items()):
         table = tables[name]
-        axes[0, j].scatter(xy[:, 0], xy[:, 1], c=_id_colors(table), s=12)
-        for label in ("normal", "anomaly"):
+        normal = (table["label"] == "normal").to_numpy()  # the clusters the IDs form: normal clips only
+        axes[0, j].scatter(xy[normal, 0], xy[normal, 1], c=np.asarray(_id_colors(table))[normal], s=12)
+        for label, size, alpha in (("anomaly", 5, 0.5), ("normal", 14, 0.9)):  # anomalies beneath, smaller
             sel = (table["label"] == label).to_numpy()
-            axes[1, j].scatter(xy[sel, 0], xy[sel, 1], s=12, color=LABEL_COLORS[label], alpha=0.7, label=label)
+            axes[1, j].scatter(xy[sel, 0], xy[sel, 1], s=size, color=LABEL_COLORS[label], alpha=alpha, label=label)
         axes[0, j].set_title(name)
         for ax in axes[:, j]:
             ax.set(xticks=[], yticks=[])
@@ -340,6 +342,6 @@ def plot_embedding_maps(layouts: Mapping[str, np.ndarray], tables: Mapping[str, 
     axes[0, -1].legend(handles=handles, title="type (shade = ID)", fontsize=7, title_fontsize=7,
                        loc="center left", bbox_to_anchor=(1, 0.5))
     axes[1, -1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
-    axes[0, 0].set_ylabel("coloured by machine ID")
+    axes[0, 0].set_ylabel("normal clips by machine ID")
     axes[1, 0].set_ylabel("normal vs anomaly")
     return fig
