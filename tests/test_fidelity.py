@@ -80,7 +80,10 @@ def test_outputs(run):
     _, ref, _, out = run
     assert_rel(out["embedding"], ref["embedding"])
     assert_rel(out["logits"], ref["logits"])
-    assert_rel(out["score"], ref["score"])
+    # The score is −log softmax(logits)[y]: its error is bounded by the logits' error, so it is held to the
+    # logits' scale. Relative to itself it cannot be: confident clips score ~0.002, where float32 rounding of
+    # logits near s = 30 alone is ~1e-4 relative (seen on AVX-512 CPUs).
+    assert_abs(out["score"], ref["score"], atol=RTOL * ref["logits"].abs().max().item())
     if "cosine" in ref:
         assert_rel(out["cosine"], ref["cosine"])
 
