@@ -221,7 +221,9 @@ def test_compiled_channels_last_training_matches_eager_training(tmp_path):
     fast = train_from_config(tiny_config(tmp_path, epochs=1, compile=True, channels_last=True), root,
                              tmp_path / "fast", progress=False)
     a, b = eager["history"][0], fast["history"][0]
-    assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)  # the same steps: fused kernels round differently
+    # the same steps; fused kernels round differently and the difference grows over the epoch's steps
+    # (0.19 % seen on an AVX-512 CPU); a wrong graph or layout would differ by far more
+    assert b["loss"] == pytest.approx(a["loss"], rel=5e-3)
     assert b["val_loss"] == pytest.approx(a["val_loss"], rel=2e-2)
     state = load_checkpoint(tmp_path / "fast" / "last.pt")["state_dict"]
     assert not any(key.startswith("_orig_mod") for key in state)  # saved as a plain model, loadable anywhere
