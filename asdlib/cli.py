@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from asdlib.synth import generate_dataset
+    from asdlib.data.synth import generate_dataset
 
     summary = generate_dataset(args.out, size=args.size, machine_types=args.types, seed=args.seed,
                                seconds=args.seconds, overwrite=args.overwrite, progress=not args.quiet)
@@ -33,7 +33,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from asdlib.download import download
+    from asdlib.data.download import download
 
     download(args.out, machines=args.machines, parts=args.parts, base_url=args.base_url,
              ground_truth_url=args.ground_truth_url, checksums=args.checksums, timeout=args.timeout,
@@ -78,7 +78,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_import_checkpoint(args: argparse.Namespace) -> int:
-    from asdlib.checkpoints import convert_checkpoint
+    from asdlib.training.checkpoints import convert_checkpoint
 
     out = convert_checkpoint(args.src, args.out, variant=args.variant, label_order=args.label_order,
                              overwrite=args.overwrite)
@@ -87,14 +87,14 @@ def cmd_import_checkpoint(args: argparse.Namespace) -> int:
 
 
 def cmd_run_series(args: argparse.Namespace) -> int:
-    from asdlib.series import run_series
+    from asdlib.teaching.series import run_series
 
     return run_series(data=args.data, build=args.build, size=args.size, only=args.only)
 
 
 def _index_summary(root, **kwargs) -> str:
     """Counts per machine type × machine ID × split/label, as a printable table."""
-    from asdlib.data import index_dataset
+    from asdlib.data.index import index_dataset
 
     df = index_dataset(root, **kwargs)
     skipped = df.attrs.get("skipped", [])
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 00,01")
     p.set_defaults(func=cmd_run_series)
 
-    from asdlib.pretrained import add_cli_commands  # list / verify / train the shipped reference runs
+    from asdlib.teaching.pretrained import add_cli_commands  # list / verify / train the shipped reference runs
     add_cli_commands(sub)
     return parser
 

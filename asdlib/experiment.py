@@ -23,16 +23,16 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
-from asdlib.cache import ClipBatchDataset, EpochBatchSampler, build_cache
-from asdlib.checkpoints import load_checkpoint, load_model
-from asdlib.config import RunConfig, to_plain
-from asdlib.audio import AudioError, check_on_error
-from asdlib.data import DataError, fingerprint, index_dataset, load_audio
-from asdlib.dcase import canonical_type, label_map, parse_clip_name
-from asdlib.metrics import per_id_table, summary_table, to_markdown, write_score_files
-from asdlib.models import build_model
-from asdlib.scoring import SCORES, anomaly_score
-from asdlib.train import fit, pick_device
+from asdlib.data.cache import ClipBatchDataset, EpochBatchSampler, build_cache
+from asdlib.training.checkpoints import load_checkpoint, load_model
+from asdlib.training.config import RunConfig, to_plain
+from asdlib.data.audio import AudioError, check_on_error
+from asdlib.data.index import DataError, fingerprint, index_dataset, load_audio
+from asdlib.data.dcase import canonical_type, label_map, parse_clip_name
+from asdlib.evaluation.metrics import per_id_table, summary_table, to_markdown, write_score_files
+from asdlib.nn.models import build_model
+from asdlib.evaluation.scoring import SCORES, anomaly_score
+from asdlib.training.loop import fit, pick_device
 
 
 def split_train_val(index: pd.DataFrame, *, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +54,7 @@ def make_loader(cache, rows, *, batch_size: int, shuffle: bool = False, seed: in
                 drop_last: bool = False, device: torch.device | None = None, distributed: bool = False) -> DataLoader:
     """A DataLoader over ``rows`` of a waveform cache yielding ``(wave (B, L), class_index (B,), row (B,))``.
 
-    Each batch is one read from the cache (:class:`~asdlib.cache.ClipBatchDataset`), yet the batches are
+    Each batch is one read from the cache (:class:`~asdlib.data.cache.ClipBatchDataset`), yet the batches are
     exactly those of a per-item ``DataLoader(ClipDataset(cache, rows), batch_size, shuffle, generator=
     torch.Generator().manual_seed(seed))``. Pinned memory on CUDA. ``distributed``: each process of a
     ``torchrun`` job gets its own shard (``batch_size`` is per process).
@@ -214,7 +214,7 @@ def score_dataset(model, cache, rows, *, device: torch.device | None = None, bat
     """Anomaly scores of ``rows`` of a cache: a DataFrame with the index columns plus one column per score.
 
     ``score`` is the original (ArcFace CE with the margin on the true ID); ``margin_free`` and
-    ``cosine_distance`` are the alternatives of :mod:`asdlib.scoring`; ``angle`` is θ to the class centre in
+    ``cosine_distance`` are the alternatives of :mod:`asdlib.evaluation.scoring`; ``angle`` is θ to the class centre in
     degrees. With ``return_embeddings`` also returns the ``(N, D)`` embeddings.
     """
     from tqdm.auto import tqdm

@@ -28,12 +28,12 @@ sys.path.insert(0, str(REPO))  # run from a checkout, installed or not
 
 import torch  # noqa: E402
 
-from asdlib.cache import WaveCache, build_cache  # noqa: E402
-from asdlib.config import RunConfig, to_plain  # noqa: E402
-from asdlib.data import index_dataset  # noqa: E402
-from asdlib.models import build_model  # noqa: E402
-from asdlib.synth import generate_dataset  # noqa: E402
-from asdlib.train import make_optimizer  # noqa: E402
+from asdlib.data.cache import WaveCache, build_cache  # noqa: E402
+from asdlib.training.config import RunConfig, to_plain  # noqa: E402
+from asdlib.data.index import index_dataset  # noqa: E402
+from asdlib.nn.models import build_model  # noqa: E402
+from asdlib.data.synth import generate_dataset  # noqa: E402
+from asdlib.training.loop import make_optimizer  # noqa: E402
 
 TRAIN = to_plain(RunConfig())["train"]  # AdamW, lr 1e-4, weight decay 0.01 (Noisy-ArcMix)
 ALPHA = RunConfig().loss.alpha  # mixup Beta(α, α)

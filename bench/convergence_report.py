@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from asdlib import pretrained
+from asdlib.teaching import pretrained
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -1,7 +1,7 @@
 """Evaluation throughput: scoring clips with ``asdlib.experiment.score_dataset`` (inference mode), in clips/s.
 
 The measured path is the one ``python -m asdlib evaluate`` takes: batched reads from the waveform cache, the
-model's log-mel on the device, every anomaly score of ``asdlib.scoring`` per clip. One batch is scored first to
+model's log-mel on the device, every anomaly score of ``asdlib.evaluation.scoring`` per clip. One batch is scored first to
 warm up. Prints ONE JSON line, appended to ``bench/results/eval_throughput.jsonl``.
 
     python bench/eval_throughput.py --model tastgram_mfn --batch 64 --seconds 10 --clips 256
@@ -16,7 +16,7 @@ import torch
 from common import add_common_args, bench_cache, emit, machine_info, peak_rss_mb, set_threads
 
 from asdlib.experiment import score_dataset
-from asdlib.models import MODEL_NAMES, build_model
+from asdlib.nn.models import MODEL_NAMES, build_model
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -1,6 +1,6 @@
 """Feature-extraction throughput: both log-mel ("Sgram") variants, batched on the device vs per item, in clips/s.
 
-*batched*: ``asdlib.features.LogMel`` on a ``(B, L)`` batch, as the models compute it during training and
+*batched*: ``asdlib.nn.frontends.LogMel`` on a ``(B, L)`` batch, as the models compute it during training and
 scoring. *per_item*: the originals' way, torchaudio's ``MelSpectrogram`` on one clip at a time in the data set
 (``bench/naive.py``). Content does not change the cost, so the clips are Gaussian noise. Prints ONE JSON line,
 appended to ``bench/results/feature_throughput.jsonl``.
@@ -16,7 +16,7 @@ import torch
 from common import add_common_args, emit, machine_info, set_threads
 from naive import NaiveDataset
 
-from asdlib.features import MEL_VARIANTS, LogMel, clip_samples
+from asdlib.nn.frontends import MEL_VARIANTS, LogMel, clip_samples
 
 
 def parse_args(argv=None) -> argparse.Namespace:

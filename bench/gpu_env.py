@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CORE = ("asdlib.train", "asdlib.experiment", "asdlib.synth", "numpy", "pandas", "soundfile", "scipy", "yaml")
+CORE = ("asdlib.training.loop", "asdlib.experiment", "asdlib.data.synth", "numpy", "pandas", "soundfile", "scipy", "yaml")
 OPTIONAL = {"pytest": "the CUDA tests", "triton": "torch.compile on CUDA", "librosa": "the naive pipeline",
             "torchaudio": "the naive pipeline", "pynvml": "in-process GPU utilisation (nvidia-smi otherwise)"}
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 from common import REPO, GpuSampler, emit, machine_info
 
-from asdlib.config import RunConfig
+from asdlib.training.config import RunConfig
 from asdlib.experiment import evaluate_run, prepare_data, train_from_config
-from asdlib.synth import SIZES, generate_dataset
-from asdlib.train import amp_dtype
+from asdlib.data.synth import SIZES, generate_dataset
+from asdlib.training.loop import amp_dtype
 
 DATA_ROOT = REPO / "data" / "gpu_check"
 CONFIG = REPO / "configs" / "tastgram_noisy_arcmix.yaml"

@@ -20,7 +20,7 @@ from common import add_common_args, bench_cache, emit, machine_info, set_threads
 from naive import naive_loader
 from torch.utils.data import DataLoader
 
-from asdlib.cache import ClipDataset
+from asdlib.data.cache import ClipDataset
 from asdlib.experiment import make_loader
 
 LOADERS = ("batched", "per_item", "naive")

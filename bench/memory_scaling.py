@@ -26,12 +26,12 @@ from common import (ALPHA, BENCH_DATA, add_common_args, bench_dataset, emit, mac
                     rss_parts_mb, set_threads)
 from torch.utils.data import DataLoader, RandomSampler
 
-from asdlib.cache import ClipBatchDataset, EpochBatchSampler, WaveCache, build_cache
-from asdlib.data import index_dataset
+from asdlib.data.cache import ClipBatchDataset, EpochBatchSampler, WaveCache, build_cache
+from asdlib.data.index import index_dataset
 from asdlib.experiment import make_loader
-from asdlib.losses import LOSSES
-from asdlib.models import MODEL_NAMES
-from asdlib.train import Criterion, train_epoch
+from asdlib.training.losses import LOSSES
+from asdlib.nn.models import MODEL_NAMES
+from asdlib.training.loop import Criterion, train_epoch
 
 
 def parse_args(argv=None) -> argparse.Namespace:

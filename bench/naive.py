@@ -4,7 +4,7 @@ As the original STgram-MFN data set does (seed_spec §2.1): every item decodes i
 ``librosa.load(sr=16000)``, keeps the first ``L`` samples and computes its log-mel on the CPU with torchaudio's
 ``MelSpectrogram`` (+ ``AmplitudeToDB``, or Noisy-ArcMix's ``10·log10(P + eps)``, seed_spec §3.1); the
 DataLoader stacks the items; the model then consumes the wave *and* the precomputed mel. The training step is
-``asdlib.train``'s (the same ``Criterion``), except that the mel comes from the loader, not ``model.log_mel``.
+``asdlib.training.loop``'s (the same ``Criterion``), except that the mel comes from the loader, not ``model.log_mel``.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import torch
 import torchaudio
 from torch.utils.data import DataLoader, Dataset
 
-from asdlib.losses import sample_mixup
-from asdlib.train import Criterion
+from asdlib.training.losses import sample_mixup
+from asdlib.training.loop import Criterion
 
 # model's Sgram variant -> the torchaudio front end of the original code
 MEL_OPTIONS = {
@@ -61,7 +61,7 @@ def naive_loader(paths, labels, *, variant: str, seconds: float, batch_size: int
 
 def naive_train(criterion: Criterion, batches, optimizer, *, device: torch.device, alpha: float,
                 rng: np.random.Generator, dtype: torch.dtype | None = None) -> int:
-    """The steps of ``asdlib.train.train_epoch`` on ``(wave, mel, label)`` batches; returns clips seen."""
+    """The steps of ``asdlib.training.loop.train_epoch`` on ``(wave, mel, label)`` batches; returns clips seen."""
     criterion.train()
     seen = 0
     for wave, mel, labels in batches:

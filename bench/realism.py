@@ -28,9 +28,9 @@ from common import REPO, RESULTS, emit, machine_info  # noqa: E402
 
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from asdlib.baseline import GaussianBaseline, clip_features, log_mel, ltas_db, rms_dbfs  # noqa: E402
-from asdlib.dcase import DEV_IDS, MACHINE_TYPES  # noqa: E402
-from asdlib.synth import SIZES, clip_rng, synth_clip  # noqa: E402
+from asdlib.evaluation.baseline import GaussianBaseline, clip_features, log_mel, ltas_db, rms_dbfs  # noqa: E402
+from asdlib.data.dcase import DEV_IDS, MACHINE_TYPES  # noqa: E402
+from asdlib.data.synth import SIZES, clip_rng, synth_clip  # noqa: E402
 
 
 def real_clips(real_dir: Path, machine_type: str, label: str = "normal") -> list[np.ndarray]:

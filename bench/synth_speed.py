@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from common import emit, machine_info
 
-from asdlib.synth import generate_dataset
+from asdlib.data.synth import generate_dataset
 
 
 def main(argv=None) -> dict:

@@ -1,7 +1,7 @@
 """Training throughput (clips/s in steady state, data loading included) and peak RSS: asdlib's pipeline vs naive.
 
 *ours*: the waveform cache read a whole batch at a time (``asdlib.experiment.make_loader``), the log-mel computed
-on the device inside the model, and ``asdlib.train.train_epoch``'s step. *naive* (``bench/naive.py``): per item
+on the device inside the model, and ``asdlib.training.loop.train_epoch``'s step. *naive* (``bench/naive.py``): per item
 ``librosa.load`` + a CPU torchaudio mel in the Dataset, as the STgram-MFN code does; the model consumes wave +
 mel. Both see the same clips in the same order, in one process, one after the other (``--rounds`` alternates
 them to even out a busy machine). ``--channels-last``, ``--amp`` and ``--compile`` apply to *ours* only (the
@@ -34,9 +34,9 @@ from common import (ALPHA, GpuSampler, add_common_args, bench_cache, emit, machi
 from naive import naive_loader, naive_train
 
 from asdlib.experiment import make_loader
-from asdlib.losses import LOSSES
-from asdlib.models import ARCHITECTURES, MODEL_NAMES
-from asdlib.train import Criterion, amp_dtype, train_epoch
+from asdlib.training.losses import LOSSES
+from asdlib.nn.models import ARCHITECTURES, MODEL_NAMES
+from asdlib.training.loop import Criterion, amp_dtype, train_epoch
 
 
 # the loss each model was published with (``--loss auto``)

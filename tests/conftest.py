@@ -37,7 +37,7 @@ def real_samples_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def series_env(tmp_path_factory) -> dict[str, str]:
     """The environment of the notebook smoke runs: one smoke dataset and one runs folder for the whole series."""
-    from asdlib.synth import generate_dataset
+    from asdlib.data.synth import generate_dataset
 
     root = tmp_path_factory.mktemp("series")
     generate_dataset(root / "smoke", size="smoke", progress=False)

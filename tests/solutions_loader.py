@@ -4,11 +4,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+SOLUTIONS = Path(__file__).resolve().parents[1] / "asdlib" / "teaching" / "exercises" / "solutions"
 
 
 def solutions(number: str):
-    """Import ``notebooks/solutions/<number>_solutions.py`` (a file name that is not a module name)."""
+    """Import ``asdlib/teaching/exercises/solutions/<number>_solutions.py`` (a file name that is not a module name)."""
     spec = importlib.util.spec_from_file_location(f"solutions_{number}", SOLUTIONS / f"{number}_solutions.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -7,9 +7,9 @@ import pytest
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score
 
-from asdlib.baseline import GaussianBaseline, clip_features, log_mel, ltas_db
-from asdlib.dcase import DEV_IDS, MACHINE_TYPES
-from asdlib.synth import clip_rng, synth_clip
+from asdlib.evaluation.baseline import GaussianBaseline, clip_features, log_mel, ltas_db
+from asdlib.data.dcase import DEV_IDS, MACHINE_TYPES
+from asdlib.data.synth import clip_rng, synth_clip
 
 
 def test_log_mel_matches_librosa():
@@ -56,10 +56,10 @@ def test_procedural_data_is_neither_trivial_nor_impossible(machine_type):
 
 
 def test_baseline_scores_a_dataset_folder_with_the_same_crop_as_a_run(tmp_path):
-    from asdlib.baseline import baseline_scores
-    from asdlib.data import index_dataset
-    from asdlib.metrics import per_id_table
-    from asdlib.synth import generate_dataset
+    from asdlib.evaluation.baseline import baseline_scores
+    from asdlib.data.index import index_dataset
+    from asdlib.evaluation.metrics import per_id_table
+    from asdlib.data.synth import generate_dataset
 
     generate_dataset(tmp_path / "data", size="smoke", machine_types=("fan",), seed=2, n_train=16, n_test=(6, 6),
                      difficulty=0.25, progress=False)

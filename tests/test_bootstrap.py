@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from asdlib.metrics import _auc_pauc_batch, paired_bootstrap, per_id_table, seed_table, summary_table
+from asdlib.evaluation.metrics import _auc_pauc_batch, paired_bootstrap, per_id_table, seed_table, summary_table
 
 
 def _clips(seed: int = 0, n_normal: int = 30, n_anomaly: int = 20) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""asdlib.cache: decode once, reuse, invalidate, survive interruptions, keep memory flat, feed DataLoaders."""
+"""asdlib.data.cache: decode once, reuse, invalidate, survive interruptions, keep memory flat, feed DataLoaders."""
 from __future__ import annotations
 
 import os
@@ -12,9 +12,9 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
-import asdlib.cache
-from asdlib.cache import ClipDataset, WaveCache, build_cache
-from asdlib.data import AudioError, DataError, index_dataset, load_audio
+import asdlib.data.cache
+from asdlib.data.cache import ClipDataset, WaveCache, build_cache
+from asdlib.data.index import AudioError, DataError, index_dataset, load_audio
 
 SECONDS = 0.5
 
@@ -71,7 +71,7 @@ def test_second_build_reuses_without_decoding(dataset: Path, tmp_path: Path, mon
     def no_decoding(*args, **kwargs):
         raise AssertionError("the cache was decoded again")
 
-    monkeypatch.setattr(asdlib.cache, "load_audio", no_decoding)
+    monkeypatch.setattr(asdlib.data.cache, "load_audio", no_decoding)
     second = build(index, tmp_path / "cache")
     assert second.path == first.path and np.array_equal(second.waves(range(12)), first.waves(range(12)))
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()} == stamps
@@ -241,14 +241,14 @@ def test_free_space_is_checked_before_writing(dataset: Path, tmp_path: Path, mon
 
 FULL_DISK_SCRIPT = """
 import resource, signal, sys
-import asdlib.cache
-from asdlib.data import DataError, index_dataset
+import asdlib.data.cache
+from asdlib.data.index import DataError, index_dataset
 if sys.argv[3] == "fsize":  # no tmpfs: a real kernel write error from a file-size limit instead of a full disk
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
-asdlib.cache._check_space = lambda *a: None  # reach the write itself, as when the disk fills up during a build
+asdlib.data.cache._check_space = lambda *a: None  # reach the write itself, as when the disk fills up during a build
 try:
-    asdlib.cache.build_cache(index_dataset(sys.argv[1]), seconds=0.5, cache_dir=sys.argv[2], progress=False)
+    asdlib.data.cache.build_cache(index_dataset(sys.argv[1]), seconds=0.5, cache_dir=sys.argv[2], progress=False)
 except DataError as e:
     print(e)
 """
@@ -282,11 +282,11 @@ def test_full_disk_during_build_is_a_clear_error_not_a_sigbus(dataset: Path, tmp
 
 KILLED_BUILD_SCRIPT = """
 import sys, time
-import asdlib.cache
-from asdlib.data import index_dataset
-slow = asdlib.cache.load_audio
-asdlib.cache.load_audio = lambda *a, **k: (time.sleep(0.2), slow(*a, **k))[1]
-asdlib.cache.build_cache(index_dataset(sys.argv[1]), seconds=0.5, cache_dir=sys.argv[2], progress=False)
+import asdlib.data.cache
+from asdlib.data.index import index_dataset
+slow = asdlib.data.cache.load_audio
+asdlib.data.cache.load_audio = lambda *a, **k: (time.sleep(0.2), slow(*a, **k))[1]
+asdlib.data.cache.build_cache(index_dataset(sys.argv[1]), seconds=0.5, cache_dir=sys.argv[2], progress=False)
 """
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asdlib.checkpoints import (
+from asdlib.training.checkpoints import (
     KEY_RENAMES,
     convert_checkpoint,
     import_original,
@@ -12,8 +12,8 @@ from asdlib.checkpoints import (
     load_model,
     save_model,
 )
-from asdlib.dcase import class_permutation
-from asdlib.models import build_model
+from asdlib.data.dcase import class_permutation
+from asdlib.nn.models import build_model
 
 SECONDS = 2.0
 

@@ -32,7 +32,7 @@ def test_errors_are_one_line_messages_not_tracebacks(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def easy_smoke(tmp_path_factory) -> Path:
     """An easy, fixed-seed smoke set: two machine types, more training clips, strong anomalies."""
-    from asdlib.synth import generate_dataset
+    from asdlib.data.synth import generate_dataset
 
     root = tmp_path_factory.mktemp("easy") / "data"
     generate_dataset(root, size="smoke", machine_types=("fan", "valve"), seed=1, n_train=24, n_test=(8, 8),
@@ -80,8 +80,8 @@ def test_train_then_evaluate_beats_chance_on_an_easy_smoke_set(easy_smoke, tmp_p
 
 
 def test_score_without_type_for_non_dcase_paths_says_what_to_pass(tmp_path, capsys):
-    from asdlib.checkpoints import save_model
-    from asdlib.models import build_model
+    from asdlib.training.checkpoints import save_model
+    from asdlib.nn.models import build_model
 
     save_model(tmp_path / "m.pt", build_model("stgram_mfn", seconds=1.0))
     sf.write(tmp_path / "x.wav", np.zeros(16000), 16000)
@@ -92,7 +92,7 @@ def test_score_without_type_for_non_dcase_paths_says_what_to_pass(tmp_path, caps
 def test_import_checkpoint_converts_an_original_file(reference_dir, tmp_path, capsys):
     import torch
 
-    from asdlib.checkpoints import load_model
+    from asdlib.training.checkpoints import load_model
 
     src = tmp_path / "original.pth"
     torch.save({"model": torch.load(reference_dir / "tastgram_mfn_reference.pt", weights_only=True)["state_dict"]},

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from asdlib.config import RunConfig, to_plain
-from asdlib.models import MODEL_NAMES
+from asdlib.training.config import RunConfig, to_plain
+from asdlib.nn.models import MODEL_NAMES
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from asdlib.cache import build_cache
-from asdlib.checkpoints import load_model, save_model
-from asdlib.data import index_dataset
+from asdlib.data.cache import build_cache
+from asdlib.training.checkpoints import load_model, save_model
+from asdlib.data.index import index_dataset
 from asdlib.experiment import make_loader, score_dataset
-from asdlib.models import MODEL_NAMES, build_model
-from asdlib.synth import generate_dataset
-from asdlib.train import Criterion, make_optimizer, train_epoch
+from asdlib.nn.models import MODEL_NAMES, build_model
+from asdlib.data.synth import generate_dataset
+from asdlib.training.loop import Criterion, make_optimizer, train_epoch
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(),
@@ -217,7 +217,7 @@ def test_loader_with_workers_and_pinned_memory_yields_the_same_batches(cache, dr
     assert ours.pin_memory and not reference.pin_memory
     for epoch in range(2):
         for loader in (ours, reference):
-            loader.generator.manual_seed(seed * 1000 + epoch)  # asdlib.train._seed_epoch
+            loader.generator.manual_seed(seed * 1000 + epoch)  # asdlib.training.loop._seed_epoch
         got, want = list(ours), list(reference)
         assert len(got) == len(want) == len(reference) > 0
         for (wave, labels, rows_), (ref_wave, ref_labels, ref_rows) in zip(got, want):

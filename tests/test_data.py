@@ -1,4 +1,4 @@
-"""asdlib.data (index) and asdlib.audio (load_audio) on small trees of real wav files written by soundfile."""
+"""asdlib.data.index (index) and asdlib.data.audio (load_audio) on small trees of real wav files written by soundfile."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asdlib import dcase
-from asdlib.data import COLUMNS, AudioError, DataError, index_dataset, load_audio, read_ground_truth
+from asdlib.data import dcase
+from asdlib.data.index import COLUMNS, AudioError, DataError, index_dataset, load_audio, read_ground_truth
 
 SR = 16000
 
@@ -109,10 +109,10 @@ def test_ground_truth_labels_merged_layout_too(merged: Path, reference_dir: Path
 
 
 def test_index_procedural_layout_exposes_manifest(merged: Path):
-    (merged / "dataset.json").write_text(json.dumps({"generator": "asdlib.synth", "size": "smoke"}))
+    (merged / "dataset.json").write_text(json.dumps({"generator": "asdlib.data.synth", "size": "smoke"}))
     df = index_dataset(merged)
     assert len(df) == 8 and df.attrs["manifest"]["size"] == "smoke"
-    (merged / "dataset.json").write_text(json.dumps({"generator": "asdlib.synth", "complete": False}))
+    (merged / "dataset.json").write_text(json.dumps({"generator": "asdlib.data.synth", "complete": False}))
     with pytest.warns(UserWarning, match="did not finish"):
         assert len(index_dataset(merged)) == 8
     (merged / "dataset.json").write_text("{ half-written")
@@ -362,7 +362,7 @@ def test_absurd_sample_rate_in_the_header_is_refused(tmp_path: Path, rate: int):
 
 
 def test_long_file_is_trimmed_before_resampling(tmp_path: Path, monkeypatch):
-    import asdlib.audio
+    import asdlib.data.audio
 
     path = tmp_path / "long.wav"
     write_wav(path, seconds=30.0, sr=44100)
@@ -370,8 +370,8 @@ def test_long_file_is_trimmed_before_resampling(tmp_path: Path, monkeypatch):
     write_wav(short, seconds=30.0, sr=44100)
     sf.write(short, sf.read(path, frames=44100 * 2)[0], 44100, subtype="PCM_16")  # its first 2 s
     seen = []
-    real = asdlib.audio.resample_poly
-    monkeypatch.setattr(asdlib.audio, "resample_poly", lambda x, up, down: seen.append(len(x)) or real(x, up, down))
+    real = asdlib.data.audio.resample_poly
+    monkeypatch.setattr(asdlib.data.audio, "resample_poly", lambda x, up, down: seen.append(len(x)) or real(x, up, down))
     with pytest.warns(UserWarning, match="resampling from 44100 Hz"):
         wave = load_audio(path, seconds=1.0)
     assert seen == [44100 + 256]  # 1 s and a small margin, not 30 s
@@ -397,7 +397,7 @@ def test_skip_survives_an_unreadable_folder(merged: Path):
     import sys
 
     (merged / "valve/test").chmod(0)
-    script = ("import json, sys, warnings; from asdlib.data import index_dataset; warnings.simplefilter('ignore');"
+    script = ("import json, sys, warnings; from asdlib.data.index import index_dataset; warnings.simplefilter('ignore');"
               "df = index_dataset(sys.argv[1], on_error='skip'); print(json.dumps([len(df), df.attrs['skipped']]))")
     cmd = [sys.executable, "-c", script, str(merged)]
     if os.geteuid() == 0:  # root reads everything: drop the capabilities that let it

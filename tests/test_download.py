@@ -1,4 +1,4 @@
-"""asdlib.download against a real HTTP server on 127.0.0.1 that mimics the Zenodo REST API.
+"""asdlib.data.download against a real HTTP server on 127.0.0.1 that mimics the Zenodo REST API.
 
 The server serves ``/api/records/<id>`` JSON whose links point back at ``/files/<name>``, answers Range requests
 with 206, and can drop a transfer half-way, ignore Range (answer 200) or serve corrupted bytes. The zips are
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asdlib.download import (
+from asdlib.data.download import (
     GROUND_TRUTH_NAME,
     KNOWN_MD5,
     DownloadError,

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 import torch
 
-from asdlib.checkpoints import save_model
-from asdlib.config import RunConfig, to_plain
-from asdlib.embeddings import (CACHE_NAME, RunEmbeddings, compute_embeddings, procrustes_align, project_2d,
+from asdlib.training.checkpoints import save_model
+from asdlib.training.config import RunConfig, to_plain
+from asdlib.teaching.embeddings import (CACHE_NAME, RunEmbeddings, compute_embeddings, procrustes_align, project_2d,
                                run_embeddings, shared_layout)
 from asdlib.experiment import prepare_data, score_dataset
-from asdlib.models import build_model
-from asdlib.scoring import angle_to_centre
-from asdlib.synth import generate_dataset
+from asdlib.nn.models import build_model
+from asdlib.evaluation.scoring import angle_to_centre
+from asdlib.data.synth import generate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from asdlib.baseline import rms_dbfs
-from asdlib.data import index_dataset, load_audio
-from asdlib.dcase import class_permutation
-from asdlib.exercises import ex00, ex01, ex02
-from asdlib.synth import generate_dataset
+from asdlib.evaluation.baseline import rms_dbfs
+from asdlib.data.index import index_dataset, load_audio
+from asdlib.data.dcase import class_permutation
+from asdlib.teaching.exercises import ex00, ex01, ex02
+from asdlib.data.synth import generate_dataset
 from solutions_loader import crash, solutions, verdict
 
 
@@ -57,7 +57,7 @@ def test_ex00_anomaly_count(index, capsys):
 def test_ex00_class_of(capsys):
     ex00.check_class_of(solutions("00").class_of)
     assert verdict(capsys)[0]
-    from asdlib.dcase import label_map, parse_clip_name
+    from asdlib.data.dcase import label_map, parse_clip_name
 
     ex00.check_class_of(lambda name, machine_type, order: int(
         label_map(order)[(machine_type, parse_clip_name(name).machine_id)]))  # valid alternative: numpy-free

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from asdlib.exercises import ex03, ex04
-from asdlib.exercises.selection import constructed_history, rule_epochs
-from asdlib.heads import arcface_logits
+from asdlib.teaching.exercises import ex03, ex04
+from asdlib.teaching.exercises.selection import constructed_history, rule_epochs
+from asdlib.nn.heads import arcface_logits
 from solutions_loader import crash, solutions, verdict
 
 HISTORY = constructed_history()  # every selection rule picks a different epoch

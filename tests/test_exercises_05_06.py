@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from asdlib.exercises import ex05, ex06
-from asdlib.exercises.selection import constructed_history
-from asdlib.metrics import per_id_table
+from asdlib.teaching.exercises import ex05, ex06
+from asdlib.teaching.exercises.selection import constructed_history
+from asdlib.evaluation.metrics import per_id_table
 from solutions_loader import solutions, verdict
 
 HISTORY = constructed_history()  # honest 5, peeking 6, AUC alone 7, last 8, max val_loss 1

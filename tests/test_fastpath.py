@@ -14,8 +14,8 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from asdlib.cache import ClipBatchDataset, ClipDataset, WaveCache, build_cache
-from asdlib.data import index_dataset
+from asdlib.data.cache import ClipBatchDataset, ClipDataset, WaveCache, build_cache
+from asdlib.data.index import index_dataset
 from asdlib.experiment import make_loader
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def per_item_loader(cache, rows, *, batch_size, shuffle=False, seed=0, num_worke
 
 
 def epochs(loader, n: int, *, seed: int) -> list[list]:
-    """``n`` epochs of batches, reseeding between epochs as ``asdlib.train`` does (``_seed_epoch``)."""
+    """``n`` epochs of batches, reseeding between epochs as ``asdlib.training.loop`` does (``_seed_epoch``)."""
     out = []
     for epoch in range(n):
         if loader.generator is not None:
@@ -106,7 +106,7 @@ def test_make_loader_with_workers_equals_per_item_loader(cache: WaveCache):
 
 RANK_SCRIPT = """
 import json, sys, numpy as np, torch.distributed as dist
-from asdlib.cache import WaveCache
+from asdlib.data.cache import WaveCache
 from asdlib.experiment import make_loader
 
 cache_path, out = sys.argv[1], sys.argv[2]

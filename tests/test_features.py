@@ -8,8 +8,8 @@ import pytest
 import torch
 import torchaudio
 
-from asdlib.attention import SpectralTransformer, TemporalAttention, temporal_attention
-from asdlib.features import MEL_VARIANTS, LogMel, TgramNet, clip_samples, log_mel, mel_filterbank, num_frames
+from asdlib.nn.attention import SpectralTransformer, TemporalAttention, temporal_attention
+from asdlib.nn.frontends import MEL_VARIANTS, LogMel, TgramNet, clip_samples, log_mel, mel_filterbank, num_frames
 
 SR = 16000
 
@@ -136,7 +136,7 @@ def test_spectral_transformer_shapes_and_size():
 
 @pytest.mark.parametrize("variant", ["stgram", "noisy_arcmix"])
 def test_cpu_log_mel_in_chunks_equals_clip_by_clip(variant):
-    from asdlib.features import CPU_CHUNK, log_mel
+    from asdlib.nn.frontends import CPU_CHUNK, log_mel
 
     wave = torch.randn(2 * CPU_CHUNK + 1, 16000, generator=torch.Generator().manual_seed(0)) * 0.1
     whole = log_mel(wave, variant=variant)  # split into parts of CPU_CHUNK clips internally

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from asdlib.checkpoints import ORIGINAL_LABEL_ORDERS, import_original
-from asdlib.dcase import class_permutation
-from asdlib.models import MODEL_NAMES, count_parameters
+from asdlib.training.checkpoints import ORIGINAL_LABEL_ORDERS, import_original
+from asdlib.data.dcase import class_permutation
+from asdlib.nn.models import MODEL_NAMES, count_parameters
 
 PARAMS = {"stgram_mfn_paper": 1_350_335, "stgram_mfn": 1_161_279, "stsasgram_mfn": 3_262_860,
           "tastgram_mfn": 1_161_855}

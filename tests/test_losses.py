@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from asdlib.heads import ArcFaceHead, SoftmaxHead, arcface_logits
-from asdlib.losses import (
+from asdlib.nn.heads import ArcFaceHead, SoftmaxHead, arcface_logits
+from asdlib.training.losses import (
     LOSSES,
     LossSpec,
     arcface_loss,

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asdlib.metrics import (
+from asdlib.evaluation.metrics import (
     auc_pauc,
     format_result_csv,
     per_id_table,

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from asdlib.heads import ArcFaceHead, SoftmaxHead
-from asdlib.mobilefacenet import gdc_kernel
-from asdlib.models import MODEL_NAMES, build_model, count_parameters, summary, summary_text
+from asdlib.nn.heads import ArcFaceHead, SoftmaxHead
+from asdlib.nn.mobilefacenet import gdc_kernel
+from asdlib.nn.models import MODEL_NAMES, build_model, count_parameters, summary, summary_text
 
 MAP_KEYS = {"stgram_mfn_paper": {"sgram", "tgram"}, "stgram_mfn": {"sgram", "tgram"},
             "stsasgram_mfn": {"sgram", "tgram", "sasgram", "attention"},

@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from asdlib import COLAB_INSTALL, REPO, nbtools
-from asdlib.exercises import solution_source, solution_text
+from asdlib import COLAB_INSTALL, REPO
+from asdlib.teaching import nbtools
+from asdlib.teaching.exercises import solution_source, solution_text
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_solutions.py"))
+SOLUTIONS = sorted((ROOT / "asdlib" / "teaching" / "exercises" / "solutions").glob("[0-9][0-9]_solutions.py"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_is_committed_without_outputs_and_with_metadata(path):
     assert nbtools.notebook_problems(path) == [], \
-        f"{path.name}: run `python -m asdlib.nbtools clean {path.relative_to(ROOT)}` before committing"
+        f"{path.name}: run `python -m asdlib.teaching.nbtools clean {path.relative_to(ROOT)}` before committing"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -27,7 +28,7 @@ def test_notebook_installs_from_the_one_repository(path):
     text = path.read_text(encoding="utf-8")
     assert COLAB_INSTALL in text, f"{path.name}: no Colab install line {COLAB_INSTALL!r}"
     assert nbtools.install_problems(path) == [], \
-        f"{path.name}: run `python -m asdlib.nbtools retarget {path.relative_to(ROOT)}`"
+        f"{path.name}: run `python -m asdlib.teaching.nbtools retarget {path.relative_to(ROOT)}`"
 
 
 def test_clean_notebook_strips_outputs_and_sets_metadata(tmp_path):
@@ -60,10 +61,9 @@ def test_retarget_rewrites_install_line_and_badges(tmp_path):
 
 
 @pytest.mark.parametrize("source", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
-def test_packaged_solutions_equal_the_source(source):
+def test_packaged_solutions_print_valid_python(source):
     number = source.name[:2]
-    assert solution_source(number) == source.read_text(encoding="utf-8"), \
-        "run `python -m asdlib.nbtools sync-solutions` after editing notebooks/solutions/"
+    assert solution_source(number) == source.read_text(encoding="utf-8")
     for k in sorted({int(m) for m in re.findall(r"Exercise (\d+)", source.read_text())}):
         text = solution_text(number, k)
         compile(text, f"{number}_solution_{k}", "exec")  # the printed solution is valid Python
@@ -71,7 +71,7 @@ def test_packaged_solutions_equal_the_source(source):
 
 
 def test_solution_prints_and_never_raises(capsys):
-    from asdlib.exercises import ex03
+    from asdlib.teaching.exercises import ex03
 
     ex03.solution(3)
     out = capsys.readouterr().out

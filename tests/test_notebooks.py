@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from asdlib.series import execute_notebook, list_notebooks
+from asdlib.teaching.series import execute_notebook, list_notebooks
 
 NOTEBOOKS = list_notebooks()
 

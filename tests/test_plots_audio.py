@@ -9,14 +9,14 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from asdlib import dcase
-from asdlib.baseline import ltas_db, rms_dbfs
-from asdlib.data import index_dataset, load_audio
-from asdlib.features import log_mel, mel_filterbank, num_frames
-from asdlib.models import build_model
-from asdlib.plots import audio
-from asdlib.synth import generate_dataset
-from asdlib.widgets import clip_explorer, frontend_available
+from asdlib.data import dcase
+from asdlib.evaluation.baseline import ltas_db, rms_dbfs
+from asdlib.data.index import index_dataset, load_audio
+from asdlib.nn.frontends import log_mel, mel_filterbank, num_frames
+from asdlib.nn.models import build_model
+from asdlib.teaching.plots import audio
+from asdlib.data.synth import generate_dataset
+from asdlib.teaching.widgets import clip_explorer, frontend_available
 
 SR = 16000
 

@@ -1,4 +1,4 @@
-"""Evaluation figures agree with asdlib.metrics: AUC/pAUC in the legends, points at the table values."""
+"""Evaluation figures agree with asdlib.evaluation.metrics: AUC/pAUC in the legends, points at the table values."""
 from __future__ import annotations
 
 import matplotlib
@@ -12,8 +12,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 
-from asdlib.metrics import auc_pauc, per_id_table, published_results, summary_table  # noqa: E402
-from asdlib.plots import evaluation as ev  # noqa: E402
+from asdlib.evaluation.metrics import auc_pauc, per_id_table, published_results, summary_table  # noqa: E402
+from asdlib.teaching.plots import evaluation as ev  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

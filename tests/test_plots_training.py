@@ -1,5 +1,5 @@
 """The training figures draw what they claim: channels in stacking order, the kept epoch, margins where the
-losses put them (checked against ``asdlib.heads.arcface_logits``), densities that integrate to one."""
+losses put them (checked against ``asdlib.nn.heads.arcface_logits``), densities that integrate to one."""
 from __future__ import annotations
 
 import math
@@ -13,10 +13,10 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from asdlib.features import log_mel  # noqa: E402
-from asdlib.losses import mixup  # noqa: E402
-from asdlib.models import ARCHITECTURES  # noqa: E402
-from asdlib.plots import training as pt  # noqa: E402
+from asdlib.nn.frontends import log_mel  # noqa: E402
+from asdlib.training.losses import mixup  # noqa: E402
+from asdlib.nn.models import ARCHITECTURES  # noqa: E402
+from asdlib.teaching.plots import training as pt  # noqa: E402
 
 HISTORY = pd.DataFrame({"epoch": [1, 2, 3, 4], "lr": [1e-3] * 4, "loss": [9.0, 6.0, 4.0, 3.0],
                         "acc": [0.1, 0.4, 0.7, 0.8], "clips_per_s": [50.0] * 4, "val_loss": [8.0, 5.0, 5.5, 6.0],

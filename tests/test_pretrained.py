@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from asdlib import pretrained
-from asdlib.pretrained import ReferenceRunError
+from asdlib.teaching import pretrained
+from asdlib.teaching.pretrained import ReferenceRunError
 
 SHIPPED = pretrained.REFERENCE_DIR
 REQUIRED = {  # (model, loss): seeds the series needs at least
@@ -58,7 +58,7 @@ def test_every_history_shows_the_plateau_it_was_stopped_at():
 
 
 def test_configs_in_the_repository_are_the_shipped_ones():
-    from asdlib.config import RunConfig
+    from asdlib.training.config import RunConfig
 
     repo = Path(__file__).resolve().parents[1]
     for run in pretrained.registry().values():
@@ -147,9 +147,9 @@ def test_unknown_run_and_runs_without_checkpoint_say_what_exists():
 
 def test_ship_then_verify_round_trip_on_a_tiny_run(tmp_path):
     """Train one epoch on a tiny procedural set, ship it into an empty registry, verify it, reload it."""
-    from asdlib.config import RunConfig
+    from asdlib.training.config import RunConfig
     from asdlib.experiment import train_from_config
-    from asdlib.synth import generate_dataset
+    from asdlib.data.synth import generate_dataset
 
     data = tmp_path / "data"
     generate_dataset(data, size="smoke", machine_types="valve", progress=False)

@@ -17,11 +17,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from asdlib.checkpoints import CheckpointError, load_checkpoint, load_model, save_model
+from asdlib.training.checkpoints import CheckpointError, load_checkpoint, load_model, save_model
 from asdlib.cli import main
-from asdlib.data import DataError
+from asdlib.data.index import DataError
 from asdlib.experiment import evaluate_run, score_files, train_from_config
-from asdlib.train import DivergedError
+from asdlib.training.loop import DivergedError
 from test_train import tiny_config, write_tiny_dataset
 
 
@@ -175,8 +175,8 @@ def test_damaged_cache_is_one_line_in_the_cli(trained, run, tmp_path, capsys):
 
 SAVE_ON_FULL_DISK = """
 import resource, signal, sys
-from asdlib.checkpoints import save_model
-from asdlib.models import build_model
+from asdlib.training.checkpoints import save_model
+from asdlib.nn.models import build_model
 if sys.argv[2] == "fsize":  # no tmpfs: a real kernel write error from a file-size limit instead of a full disk
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))

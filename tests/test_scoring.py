@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asdlib.heads import ArcFaceHead, SoftmaxHead, arcface_logits
-from asdlib.scoring import (
+from asdlib.nn.heads import ArcFaceHead, SoftmaxHead, arcface_logits
+from asdlib.evaluation.scoring import (
     SCORES,
     angle_to_centre,
     anomaly_score,

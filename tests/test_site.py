@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from asdlib.series import execute_notebook, list_notebooks
+from asdlib.teaching.series import execute_notebook, list_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
 SITE_DIR = REPO / "notebooks" / "_site"

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asdlib import machines, synth
-from asdlib.baseline import ltas_db, rms_dbfs
-from asdlib.dcase import ALL_IDS, DEV_IDS, MACHINE_TYPES, parse_clip_name
-from asdlib.machines import ANOMALIES, make_anomalous
+from asdlib.data import machines, synth
+from asdlib.evaluation.baseline import ltas_db, rms_dbfs
+from asdlib.data.dcase import ALL_IDS, DEV_IDS, MACHINE_TYPES, parse_clip_name
+from asdlib.data.machines import ANOMALIES, make_anomalous
 
 SMALL = dict(size="smoke", seconds=0.5, n_train=2, n_test=(1, 2), progress=False)
 

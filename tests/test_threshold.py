@@ -7,7 +7,7 @@ import pytest
 import scipy.stats
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
-from asdlib.threshold import (
+from asdlib.evaluation.threshold import (
     ThresholdDetector,
     decision_metrics,
     fit_gamma,

@@ -13,11 +13,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from asdlib.checkpoints import load_checkpoint
-from asdlib.config import RunConfig
+from asdlib.training.checkpoints import load_checkpoint
+from asdlib.training.config import RunConfig
 from asdlib.experiment import prepare_data, split_train_val, train_from_config
-from asdlib.models import build_model
-from asdlib.train import lr_at, precise_batchnorm
+from asdlib.nn.models import build_model
+from asdlib.training.loop import lr_at, precise_batchnorm
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -148,10 +148,10 @@ def test_run_folder_with_another_config_is_refused(tmp_path):
 DDP_SCRIPT = """
 import json, sys, torch, torch.distributed as dist
 from pathlib import Path
-from asdlib.config import RunConfig, to_plain
+from asdlib.training.config import RunConfig, to_plain
 from asdlib.experiment import make_loader, prepare_data
-from asdlib.models import build_model
-from asdlib.train import fit
+from asdlib.nn.models import build_model
+from asdlib.training.loop import fit
 
 root, out, cfg = Path(sys.argv[1]), Path(sys.argv[2]), RunConfig.from_dict(json.loads(sys.argv[3]))
 dist.init_process_group("gloo")
@@ -180,8 +180,8 @@ def sharded_reference_step(criterion, optimizer, cache, rows) -> None:
 @pytest.mark.slow
 def test_ddp_two_processes_match_one_process_on_the_same_global_batch(tmp_path):
     """torchrun with 2 gloo ranks on CPU == one process taking the same global batches (per-rank BatchNorm)."""
-    from asdlib.config import to_plain
-    from asdlib.train import Criterion, make_optimizer
+    from asdlib.training.config import to_plain
+    from asdlib.training.loop import Criterion, make_optimizer
 
     root = write_tiny_dataset(tmp_path / "data", clips=4)
     cfg = tiny_config(tmp_path, epochs=1, batch_size=2, optimizer="sgd", lr=1e-3, t_max=1000, val_fraction=0.0)
@@ -230,7 +230,7 @@ def test_compiled_channels_last_training_matches_eager_training(tmp_path):
 
 
 def test_train_epoch_stops_at_the_first_non_finite_loss():
-    from asdlib.train import Criterion, DivergedError, train_epoch
+    from asdlib.training.loop import Criterion, DivergedError, train_epoch
 
     model = build_model("stgram_mfn", seconds=1.0)
     with torch.no_grad():

@@ -1,0 +1,22 @@
+"""Figures for the notebooks, in one consistent style (``set_style`` once, in every setup cell).
+
+The figure functions live in topic modules that follow the series: :mod:`asdlib.teaching.plots.audio` (waveforms,
+spectrograms, spectra, levels), :mod:`asdlib.teaching.plots.training` (curves, ArcFace geometry, angles, embeddings) and
+:mod:`asdlib.teaching.plots.evaluation` (ROC curves with the pAUC region, score distributions). Each function takes data
+and an optional ``ax`` and returns the matplotlib Axes or Figure, so the caller decides what to show or save.
+"""
+from __future__ import annotations
+
+MACHINE_COLORS = {"fan": "#4C72B0", "pump": "#DD8452", "slider": "#55A868", "valve": "#C44E52",
+                  "ToyCar": "#8172B3", "ToyConveyor": "#937860"}
+LABEL_COLORS = {"normal": "#2ca02c", "anomaly": "#d62728"}  # the seeds' angle figure: normal green, anomaly red
+
+
+def set_style(*, context: str = "notebook") -> None:
+    """The series' look: seaborn's whitegrid theme, readable sizes, tight layouts."""
+    import matplotlib as mpl
+    import seaborn as sns
+
+    sns.set_theme(context=context, style="whitegrid")
+    mpl.rcParams.update({"figure.figsize": (8, 3.5), "figure.dpi": 100, "figure.autolayout": True,
+                         "axes.titlesize": "medium", "image.cmap": "magma"})

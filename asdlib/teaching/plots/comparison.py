@@ -1,0 +1,120 @@
+"""Figures of the loss comparison (notebook 04): the mixup-and-margin toy, differences between runs with their
+bootstrap intervals, the angle gap over training, and angle gap against detection.
+
+Every function takes data (DataFrames from :mod:`asdlib.evaluation.metrics`, :mod:`asdlib.teaching.toy` or a run's ``history.csv``)
+and an optional ``ax``, and returns the matplotlib Axes or Figure.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from asdlib.teaching.plots import LABEL_COLORS
+from asdlib.teaching.toy import TOY_LOSSES, mixed_clip_losses, optimal_angles
+
+TOY_COLORS = {"mixup CE": "#8c8c8c", "ArcMix": "#4C72B0", "Noisy-ArcMix": "#C44E52"}
+
+
+def plot_mixup_toy(lam: float, *, delta_deg: float = 90.0, m: float = 0.7, s: float = 30.0) -> Figure:
+    """Left: each loss of a mixed clip (weight λ on class a) against its embedding's angle φ, minimum marked.
+    Right: the minimising angle φ* against λ for every loss (:func:`asdlib.teaching.toy.optimal_angles`)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
+    phi = np.linspace(-30, delta_deg + 30, 1201)
+    for name, values in mixed_clip_losses(lam, phi, delta_deg=delta_deg, m=m, s=s).items():
+        left.plot(phi, values, color=TOY_COLORS[name], label=name)
+        best = np.argmin(np.where((phi >= 0) & (phi <= delta_deg), values, np.inf))
+        left.plot(phi[best], values[best], "o", color=TOY_COLORS[name])
+    for x, text in ((0, "centre a"), (delta_deg, "centre b")):
+        left.axvline(x, color="0.4", ls=":")
+        left.text(x + 1.5, 0.97, text, transform=left.get_xaxis_transform(), ha="left", va="top", fontsize=8)
+    left.set(xlabel="angle φ of the mixed clip's embedding from centre a (°)", ylabel="loss",
+             title=f"one mixed clip, λ = {lam:.2f} (dots: the minimum between the centres)")
+    left.legend(fontsize=8)
+    table = optimal_angles(np.linspace(0.02, 0.98, 49), delta_deg=delta_deg, m=m, s=s)
+    for name in TOY_LOSSES:
+        rows = table[table.loss == name]
+        right.plot(rows.lam, rows.phi, color=TOY_COLORS[name], label=name)
+    right.axhline(delta_deg / 2, color="0.6", ls="--", lw=0.8)
+    right.set(xlabel="λ (weight of class a in the mix)", ylabel="φ* (°)", ylim=(0, delta_deg),
+              title="where each loss puts the mixed clip")
+    right.legend(fontsize=8)
+    return fig
+
+
+def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Forest plot of :func:`asdlib.evaluation.metrics.paired_bootstrap`: each difference (percentage points) with its
+    interval; intervals that exclude 0 are drawn solid, the others hollow."""
+    rows = table.reset_index(drop=True)
+    if ax is None:
+        ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))[1]
+    y = np.arange(len(rows))[::-1]
+    for yi, row in zip(y, rows.itertuples()):
+        sure = row.low > 0 or row.high < 0
+        ax.plot([100 * row.low, 100 * row.high], [yi, yi], color="k", lw=1.5)
+        ax.plot(100 * row.estimate, yi, "o", color="k", mfc="k" if sure else "w")
+    ax.axvline(0, color="0.5", ls=":")
+    ax.set_yticks(y, [f"{r.comparison}: {r.metric.replace('pauc', 'pAUC').replace('mauc', 'mAUC').replace('auc', 'AUC')}"
+                      for r in rows.itertuples()], fontsize=8)
+    ax.set(xlabel="difference (percentage points) with its 95 % bootstrap interval")
+    return ax
+
+
+def plot_angle_gap_history(histories: Mapping[str, Sequence[pd.DataFrame]], *, axes=None) -> Figure:
+    """Median angle of normal and anomalous test clips to their class centre per epoch (left) and the gap
+    between them (right), one colour per run, one line per seed (``history.csv`` columns angle_*)."""
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")[1]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for color, (name, runs) in zip(colors, histories.items()):
+        for k, h in enumerate(runs):
+            label = name if k == 0 else None
+            axes[0].plot(h.epoch, h.angle_normal, color=color, label=label, lw=1.2)
+            axes[0].plot(h.epoch, h.angle_anomaly, color=color, ls="--", lw=1.2)
+            axes[1].plot(h.epoch, h.angle_anomaly - h.angle_normal, color=color, label=label, lw=1.2)
+    axes[0].set(xlabel="epoch", ylabel="median angle θ_y (°)", title="normal (solid) and anomalous (dashed) clips")
+    axes[1].set(xlabel="epoch", ylabel="anomalous − normal (°)", title="the angle gap")
+    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    return axes[0].figure
+
+
+def plot_gap_vs_auc(points: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Each run (one dot per seed): its angle gap (median anomalous − normal, °) against its average AUC."""
+    if ax is None:
+        ax = plt.subplots(figsize=(6, 4))[1]
+    for name, group in points.groupby("run", sort=False):
+        ax.scatter(group.gap, 100 * group.auc, s=40, label=name)
+    ax.set(xlabel="angle gap: median anomalous − normal (°)", ylabel="average AUC (%)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def peeking_gain(history: pd.DataFrame) -> pd.Series:
+    """For each epoch budget k: test AUC + pAUC of the epoch with the best test AUC + pAUC among the first k
+    minus that of the epoch with the lowest validation loss among the first k (``history.csv`` columns)."""
+    value = (history.test_auc + history.test_pauc).to_numpy()
+    val_loss = history.val_loss.to_numpy()
+    gains = [value[:k].max() - value[int(np.argmin(val_loss[:k]))] for k in range(1, len(history) + 1)]
+    return pd.Series(gains, index=pd.Index(np.arange(1, len(history) + 1), name="epochs"))
+
+
+def plot_peeking_gain(histories: Mapping[str, pd.DataFrame], *, ax: Axes | None = None) -> Axes:
+    """The optimism of test-set selection against the number of epochs peeked at: one thin line per run,
+    their mean in black (percentage points of AUC + pAUC)."""
+    if ax is None:
+        ax = plt.subplots(figsize=(7, 3.6))[1]
+    curves = pd.DataFrame({name: 100 * peeking_gain(h) for name, h in histories.items()})
+    ax.plot(curves.index, curves.to_numpy(), color="0.7", lw=0.8)
+    ax.plot(curves.index, curves.mean(axis=1), color="k", lw=2, label=f"mean over {curves.shape[1]} runs")
+    ax.set(xlabel="epochs whose checkpoints are compared", ylabel="peeking − honest (AUC + pAUC, points)",
+           title="how much test-set selection flatters the result")
+    ax.legend(fontsize=8)
+    return ax
+
+
+__all__ = ["plot_mixup_toy", "plot_differences", "plot_angle_gap_history", "plot_gap_vs_auc", "peeking_gain",
+           "plot_peeking_gain", "LABEL_COLORS"]

@@ -1,0 +1,200 @@
+"""Run configuration: one small frozen dataclass per concern, read from and written to YAML.
+
+A preset in ``configs/`` has four sections, ``data``, ``model``, ``loss`` and ``train``, each mapping onto the
+dataclass of the same name; anything left out keeps its default. Values are type-checked when read, so a YAML
+slip such as ``lr: 1e-4`` (PyYAML reads that as the *string* "1e-4", the pitfall the STgram-MFN code papered over
+with ``float()``) is accepted only when it converts cleanly, and ``lr: fast`` fails with the file and key named.
+Overrides from the command line use dotted keys: ``train.epochs=5 model.seconds=2``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which clips, how long, and where the decoded-waveform cache lives."""
+
+    machine_types: tuple[str, ...] = ()  # empty = every type found in the data folder
+    seconds: float = 10.0
+    sample_rate: int = 16000
+    cache_dir: str = "data/cache"
+    cache_dtype: str = "int16"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network (one of ``asdlib.nn.models.MODEL_NAMES``) and its ArcFace head (margin ``m``, scale ``s``)."""
+
+    name: str = "stgram_mfn"
+    m: float = 0.7
+    s: float = 30.0
+    sub: int = 1
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The training criterion (``ce``, ``arcface``, ``arcmix``, ``noisy_arcmix``) and the mixup α."""
+
+    name: str = "arcface"
+    alpha: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser, cosine schedule, batches, model selection and speed options."""
+
+    epochs: int = 300
+    batch_size: int = 64
+    optimizer: str = "adamw"  # "adam" | "adamw" | "sgd" (momentum 0.9; not in the papers)
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    t_max: int | str = 300  # cosine period in epochs, or "iters_per_epoch" (STgram-MFN paper-era quirk)
+    eta_min: float = 1e-5
+    hold_epochs: int = 0  # constant lr for this many epochs before the cosine starts (STgram-MFN: 20)
+    drop_last: bool = False
+    seed: int = 2023
+    val_fraction: float = 0.05  # held-out normal *training* clips, stratified by machine ID
+    selection: str = "val_loss"  # "val_loss" (honest) | "peek_test_auc" (the original STgram-MFN, leaks)
+    select_every: int = 1
+    precise_bn: int = 0  # after each epoch, recompute BatchNorm statistics over this many training batches (0: off)
+    device: str = "auto"  # "auto" = cuda -> mps -> cpu
+    amp: str = "auto"  # "auto" (bf16 on CUDA, off elsewhere) | "off" | "bf16" | "fp16"
+    channels_last: bool = False
+    compile: bool = False
+    num_workers: int = 0
+    threads: int = 0  # torch CPU threads; 0 = leave PyTorch's default
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run needs; ``asdict(cfg)`` is stored in every checkpoint."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+        """Read a preset and apply ``section.key=value`` overrides; errors name the file and the key."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} not found; presets live in configs/ (e.g. configs/smoke.yaml)")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected sections data/model/loss/train, got {type(raw).__name__}")
+        for item in overrides:
+            _apply_override(raw, item)
+        return cls.from_dict(raw, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, *, source: str = "config") -> RunConfig:
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"{source}: unknown section(s) {sorted(unknown)}; expected data, model, loss, train")
+        sections = typing.get_type_hints(cls)
+        parts = {name: _build(kind, raw.get(name) or {}, f"{source}: {name}") for name, kind in sections.items()}
+        cfg = cls(**parts)
+        cfg.validate(source)
+        return cfg
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(to_plain(self), sort_keys=False))
+
+    def replace(self, **sections: dict) -> RunConfig:
+        """``cfg.replace(train={"epochs": 3})``: a copy with some fields of some sections changed."""
+        return dataclasses.replace(self, **{k: replace(getattr(self, k), **v) for k, v in sections.items()})
+
+    def validate(self, source: str = "config") -> None:
+        """Check values that types alone cannot (choices, ranges)."""
+        t = self.train
+        _choice(source, "train.optimizer", t.optimizer, ("adam", "adamw", "sgd"))
+        _choice(source, "train.selection", t.selection, ("val_loss", "peek_test_auc"))
+        _choice(source, "train.amp", t.amp, ("auto", "off", "bf16", "fp16"))
+        _choice(source, "loss.name", self.loss.name, ("ce", "arcface", "arcmix", "noisy_arcmix"))
+        if isinstance(t.t_max, str) and t.t_max != "iters_per_epoch":
+            raise ValueError(f"{source}: train.t_max must be an integer or 'iters_per_epoch', got {t.t_max!r}")
+        for key, value in (("train.lr", t.lr), ("train.epochs", t.epochs), ("train.batch_size", t.batch_size),
+                           ("data.seconds", self.data.seconds)):
+            if value <= 0:
+                raise ValueError(f"{source}: {key} must be positive, got {value}")
+        if t.precise_bn < 0:
+            raise ValueError(f"{source}: train.precise_bn is a number of batches (0 = off), got {t.precise_bn}")
+        if not 0.0 <= t.val_fraction < 0.5:
+            raise ValueError(f"{source}: train.val_fraction must be in [0, 0.5), got {t.val_fraction}")
+
+
+def to_plain(cfg: RunConfig) -> dict:
+    """Nested dict of plain Python types (tuples as lists), safe for YAML and ``torch.load(weights_only=True)``."""
+    def plain(v):
+        return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v
+    return {section: {k: plain(v) for k, v in values.items()} for section, values in asdict(cfg).items()}
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    key, sep, value = item.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot:
+        raise ValueError(f"override {item!r} must look like section.key=value, e.g. train.epochs=5")
+    raw.setdefault(section, {})
+    if not isinstance(raw[section], dict):
+        raise ValueError(f"override {item!r}: section {section!r} is not a mapping")
+    raw[section][name] = yaml.safe_load(value)
+
+
+def _build(cls: type, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping of keys, got {values!r}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known: {', '.join(known)}")
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
+
+
+def _coerce(value, hint, where: str):
+    """Convert a YAML value to the annotated type, or raise naming the key, the value and the expected type."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        try:
+            return _convert(value, option)
+        except (TypeError, ValueError):
+            continue
+    names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+    raise ValueError(f"{where}: expected {names}, got {value!r} ({type(value).__name__})")
+
+
+def _convert(value, kind):
+    if typing.get_origin(kind) is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise TypeError
+        return tuple(str(x).strip() for x in items if str(x).strip())
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError
+    if kind is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+            raise TypeError
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool):
+            raise TypeError
+        return float(value)  # also "1e-4" strings, which PyYAML leaves unparsed
+    if kind is str and isinstance(value, str):
+        return value
+    raise TypeError
+
+
+def _choice(source: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{source}: {key} must be one of {', '.join(allowed)}, got {value!r}")
