@@ -1,0 +1,53 @@
+"""Claims: a notebook's sentence checked on its data; enforced at the default size, reported in smoke mode."""
+from __future__ import annotations
+
+import pytest
+
+from asdlib.teaching import claims
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch):
+    monkeypatch.delenv("ASD_CLAIMS", raising=False)
+    monkeypatch.delenv("ASD_SMOKE", raising=False)
+    monkeypatch.setattr(claims, "CHECKED", [])
+
+
+def test_a_true_claim_prints_its_words_and_evidence(capsys):
+    result = claims.claim("fan is the hardest type", 0.71 < 0.80, "AUC 71.0 vs 80.0 %")
+    assert result.holds
+    assert capsys.readouterr().out.strip() == "✓ claim: fan is the hardest type (AUC 71.0 vs 80.0 %)"
+
+
+def test_a_false_claim_fails_at_the_default_size():
+    with pytest.raises(claims.ClaimError, match=r"no longer holds: the gain grows \(0.62 -> 0.41\)"):
+        claims.claim("the gain grows", 0.41 > 0.62, "0.62 -> 0.41")
+    assert claims.mode() == "enforce"
+
+
+def test_smoke_mode_reports_without_enforcing(monkeypatch, capsys):
+    monkeypatch.setenv("ASD_SMOKE", "1")
+    result = claims.claim("the attention is uniform", False, "max deviation 3 %")
+    assert not result.holds
+    assert "✗ claim: the attention is uniform" in capsys.readouterr().out
+    assert claims.summary() == "1 claims checked, 0 hold; not holding: the attention is uniform"
+
+
+def test_the_environment_overrides_the_mode(monkeypatch):
+    monkeypatch.setenv("ASD_SMOKE", "1")
+    monkeypatch.setenv("ASD_CLAIMS", "enforce")
+    with pytest.raises(claims.ClaimError):
+        claims.claim("x", False)
+    monkeypatch.setenv("ASD_CLAIMS", "sometimes")
+    with pytest.raises(ValueError, match="ASD_CLAIMS='sometimes'"):
+        claims.mode()
+
+
+def test_numpy_conditions_count(capsys):
+    np = pytest.importorskip("numpy")
+    assert claims.claim("all positive", np.all(np.array([1, 2]) > 0)).holds
+
+
+def test_say_prints_outside_a_notebook(capsys):
+    claims.say("Noisy-ArcMix − ArcFace = **−1.92** points")
+    assert capsys.readouterr().out.strip() == "Noisy-ArcMix − ArcFace = **−1.92** points"
