@@ -20,14 +20,14 @@ from pathlib import Path
 from asdlib import COLAB_INSTALL, REPO
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-LANGUAGE_INFO = {  # what ipykernel reports for Python 3.11 (environment.yml), so that opening changes nothing
+LANGUAGE_INFO = {  # what ipykernel reports, less the Python version: JupyterLab marks a notebook modified when the
+    # saved version differs from its kernel's ("3.11" vs "3.11.7"), and every student's kernel has its own
     "codemirror_mode": {"name": "ipython", "version": 3},
     "file_extension": ".py",
     "mimetype": "text/x-python",
     "name": "python",
     "nbconvert_exporter": "python",
     "pygments_lexer": "ipython3",
-    "version": "3.11",
 }
 INSTALL_PATTERN = re.compile(r'asdlib @ git\+https://github\.com/[\w.-]+/[\w.-]+')
 BADGE_PATTERN = re.compile(r'(colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+(/blob/)')

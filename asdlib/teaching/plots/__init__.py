@@ -9,7 +9,7 @@ from __future__ import annotations
 
 MACHINE_COLORS = {"fan": "#4C72B0", "pump": "#DD8452", "slider": "#55A868", "valve": "#C44E52",
                   "ToyCar": "#8172B3", "ToyConveyor": "#937860"}
-LABEL_COLORS = {"normal": "#2ca02c", "anomaly": "#d62728"}  # the seeds' angle figure: normal green, anomaly red
+LABEL_COLORS = {"normal": "#0072B2", "anomaly": "#D55E00"}  # Okabe & Ito: blue vs vermillion, told apart by colour-blind eyes
 
 
 def set_style(*, context: str = "notebook") -> None:

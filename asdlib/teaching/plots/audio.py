@@ -19,7 +19,7 @@ from asdlib.data.dcase import MACHINE_TYPES
 from asdlib.teaching.plots import LABEL_COLORS, MACHINE_COLORS
 
 SR, HOP_LENGTH = 16000, 512
-GROUP_COLORS = {"train/normal": "#4C72B0", "test/normal": LABEL_COLORS["normal"],
+GROUP_COLORS = {"train/normal": "#56B4E9", "test/normal": LABEL_COLORS["normal"],
                 "test/anomaly": LABEL_COLORS["anomaly"], "test/unknown": "#999999"}
 
 

@@ -104,7 +104,7 @@ def score_histogram(normal: ArrayLike, anomaly: ArrayLike, *, bins: int = 30, ax
 
 def score_distributions(scores: pd.DataFrame, *, score: str = "score", machine_types: list[str] | None = None,
                         bins: int = 30, ncols: int = 3) -> plt.Figure:
-    """One :func:`score_histogram` per machine type (all its IDs), normal green vs anomaly red."""
+    """One :func:`score_histogram` per machine type (all its IDs), normal blue vs anomaly orange."""
     types = _types(scores, machine_types)
     fig, axes = _grid(len(types), ncols, (4.6, 3.2))
     for ax, machine_type in zip(axes, types):

@@ -289,7 +289,7 @@ def plot_margin_placement(cos_a: float, cos_b: float, lam: float, *, m: float = 
 # ------------------------------------------------------------------------------- angles and embeddings
 def plot_angle_histograms(scores: Mapping[str, pd.DataFrame], *, bins: int = 30,
                           axes: Sequence[Axes] | None = None) -> Figure:
-    """Histograms of θ between each test embedding and its class centre, normal (green) vs anomaly (red).
+    """Histograms of θ between each test embedding and its class centre, normal (blue) vs anomaly (orange).
 
     ``scores[name]`` has the columns ``angle`` (degrees) and ``label``, as a run's ``scores.csv``; one panel per
     run, on shared bins: the Noisy-ArcMix paper's "angle distribution" figure.
