@@ -1,4 +1,5 @@
-"""asdlib.data.download against a real HTTP server on 127.0.0.1 that mimics the Zenodo REST API.
+"""The downloader (``asdlib.data.download``, ``zenodo``, ``transfer``, ``extract``) against a real HTTP server
+on 127.0.0.1 that mimics the Zenodo REST API.
 
 The server serves ``/api/records/<id>`` JSON whose links point back at ``/files/<name>``, answers Range requests
 with 206, and can drop a transfer half-way, ignore Range (answer 200) or serve corrupted bytes. The zips are
@@ -22,15 +23,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asdlib.data.download import (
-    GROUND_TRUTH_NAME,
-    KNOWN_MD5,
-    DownloadError,
-    download,
-    extract_zip,
-    parse_parts,
-    plan_download,
-)
+from asdlib.data.download import download, plan_download
+from asdlib.data.extract import extract_zip
+from asdlib.data.transfer import DownloadError
+from asdlib.data.zenodo import GROUND_TRUTH_NAME, KNOWN_MD5, parse_parts
 
 FAST = {"timeout": 5.0, "backoff": 0.01, "progress": False}
 GT_CSV = b"fan\nid_01_00000000.wav,normal_id_01_00000098.wav,0\nid_01_00000001.wav,anomaly_id_01_00000064.wav,1\n"
