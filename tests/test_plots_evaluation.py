@@ -122,3 +122,15 @@ def test_selected_epochs_and_figure():
     assert "honest: epoch 2, test AUC 70.0" in labels and "peeking: epoch 3, test AUC 90.0" in labels
     with pytest.raises(KeyError, match="track_test=True"):
         ev.selected_epochs(HISTORY.drop(columns="test_auc"))
+
+
+def test_crowded_scores_get_a_log_axis():
+    rng = np.random.default_rng(0)
+    crowded = np.concatenate([rng.gamma(1.0, 0.01, 900), rng.gamma(1.0, 5.0, 100)])  # most clips near 0
+    spread = rng.normal(10.0, 1.0, 1000)
+    assert ev.wants_log_axis(crowded) and not ev.wants_log_axis(spread)
+    assert not ev.wants_log_axis(-crowded)  # a log axis needs positive scores
+    ax = ev.score_histogram(crowded[:500], crowded[500:])
+    assert ax.get_xscale() == "log" and "log scale" in ax.get_xlabel()
+    assert ev.score_histogram(spread[:500], spread[500:]).get_xscale() == "linear"
+    plt.close("all")

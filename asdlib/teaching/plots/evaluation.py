@@ -4,7 +4,7 @@ All take the score tables the runs write (``scores.csv``: columns machine_type, 
 ``"normal"`` / ``"anomaly"`` and one column per score) or the tables of :mod:`asdlib.evaluation.metrics`, and return
 matplotlib Axes or Figures. AUC/pAUC in legends come from :func:`asdlib.evaluation.metrics.auc_pauc`, so a figure always
 agrees with the tables. :func:`checkpoint_selection` shows what choosing the checkpoint on the test set does
-(seed_spec §5).
+(STgram-MFN's ``trainer.py`` selects on the dev test set; see the README's "What is verified", Engine).
 """
 from __future__ import annotations
 
@@ -87,17 +87,40 @@ def roc_grid(scores: pd.DataFrame, *, machine_types: list[str] | None = None, sc
 
 
 # ------------------------------------------------------------------------------------ score distributions
+def wants_log_axis(values: ArrayLike, *, bins: int = 30) -> bool:
+    """True when positive scores crowd into the first linear bin: more than a third of them in it, so a linear
+    axis would hide the overlap of normal and anomalous scores (the ArcFace CE spans orders of magnitude)."""
+    values = np.asarray(values, dtype=float)
+    if values.size < 2 or not (values > 0).all() or values.max() <= values.min():
+        return False
+    first_bin = values.min() + (values.max() - values.min()) / bins
+    return bool(np.mean(values <= first_bin) > 1 / 3)
+
+
+def _edges(values: np.ndarray, bins: int, logx: bool | str, ax: plt.Axes) -> np.ndarray:
+    """Common bin edges ``(bins + 1,)``: log-spaced (and a log x axis) when ``logx`` is True, or "auto" and
+    :func:`wants_log_axis` says so; linear otherwise."""
+    log = wants_log_axis(values, bins=bins) if logx == "auto" else bool(logx) and (values > 0).all()
+    if log:
+        ax.set_xscale("log")
+        return np.geomspace(values.min(), values.max(), bins + 1)
+    return np.histogram_bin_edges(values, bins=bins)
+
+
 def score_histogram(normal: ArrayLike, anomaly: ArrayLike, *, bins: int = 30, ax: plt.Axes | None = None,
-                    title: str = "", xlabel: str = "anomaly score") -> plt.Axes:
-    """Overlaid density histograms of normal ``(N,)`` and anomalous ``(M,)`` scores on common bins."""
+                    title: str = "", xlabel: str = "anomaly score", logx: bool | str = "auto") -> plt.Axes:
+    """Overlaid density histograms of normal ``(N,)`` and anomalous ``(M,)`` scores on common bins; a log score
+    axis when most clips would sit in one linear bin (``logx="auto"``, see :func:`wants_log_axis`)."""
     ax = ax or plt.subplots()[1]
     normal, anomaly = np.asarray(normal, dtype=float), np.asarray(anomaly, dtype=float)
-    edges = np.histogram_bin_edges(np.concatenate([normal, anomaly]), bins=bins)
+    edges = _edges(np.concatenate([normal, anomaly]), bins, logx, ax)
     for name, values in (("normal", normal), ("anomaly", anomaly)):
         if values.size:
-            ax.hist(values, bins=edges, density=True, alpha=0.55, color=LABEL_COLORS[name],
-                    label=f"{name} (n={values.size})")
-    ax.set(xlabel=xlabel, ylabel="density", title=title)
+            ax.hist(values, bins=edges, density=ax.get_xscale() != "log", alpha=0.55, color=LABEL_COLORS[name],
+                    label=f"{name} (n={values.size})", histtype="stepfilled", edgecolor=LABEL_COLORS[name])
+    log = ax.get_xscale() == "log"
+    ax.set(xlabel=xlabel + (" (log scale)" if log else ""), ylabel="clips per bin" if log else "density",
+           title=title)
     ax.legend(fontsize="small")
     return ax
 
@@ -128,8 +151,11 @@ def score_strips(scores: pd.DataFrame, *, machine_type: str, score: str = "score
         x = np.searchsorted(ids, part["machine_id"]) + offset + rng.uniform(-0.08, 0.08, len(part))
         ax.scatter(x, part[score], s=14, alpha=0.7, color=LABEL_COLORS[name], label=name)
     ax.set_xticks(range(len(ids)), [f"id_{int(i):02d}" for i in ids])
-    ax.set(xlabel="machine ID", ylabel=score, title=f"{machine_type}: test scores per machine ID")
-    ax.legend(fontsize="small")
+    if wants_log_axis(rows[score]):
+        ax.set_yscale("log")
+    ax.set(xlabel="machine ID", ylabel=score + (" (log scale)" if ax.get_yscale() == "log" else ""),
+           title=f"{machine_type}: test scores per machine ID")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return ax
 
 
@@ -163,13 +189,13 @@ def published_comparison(ours: dict[str, pd.DataFrame], published: dict[str, pd.
 # ------------------------------------------------------------------------------------ thresholds
 def threshold_plot(threshold: float, *, calibration: ArrayLike | None = None, normal: ArrayLike | None = None,
                    anomaly: ArrayLike | None = None, gamma: tuple[float, float, float] | None = None,
-                   bins: int = 30, ax: plt.Axes | None = None, logx: bool = False) -> plt.Axes:
+                   bins: int = 30, ax: plt.Axes | None = None, logx: bool | str = "auto") -> plt.Axes:
     """The operating threshold over score histograms: calibration (normal, grey), test normal / anomalous.
 
     ``gamma`` = (a, loc, scale) overlays the fitted gamma density; the y axis is capped just above the
     histograms, so a density that shoots up (shape a < 1 rises without bound at its lower end) cannot flatten
     them; the legend then says the curve is clipped. ``logx`` uses a log score axis with log-spaced bins (for
-    positive scores spread over orders of magnitude). The title gives the false-alarm rate (FPR) on ``normal``
+    positive scores spread over orders of magnitude; "auto": when :func:`wants_log_axis` says so). The title gives the false-alarm rate (FPR) on ``normal``
     and the share of ``anomaly`` caught (TPR) at this threshold; the legend sits outside the axes.
     """
     import scipy.stats
@@ -178,11 +204,7 @@ def threshold_plot(threshold: float, *, calibration: ArrayLike | None = None, no
     given = (("calibration (known normal)", calibration), ("normal", normal), ("anomaly", anomaly))
     sets = {k: np.asarray(v, dtype=float) for k, v in given if v is not None}
     everything = np.concatenate([*sets.values(), [threshold]])
-    if logx and (everything > 0).all():
-        edges = np.geomspace(everything.min(), everything.max(), bins + 1)
-        ax.set_xscale("log")
-    else:
-        edges = np.histogram_bin_edges(everything, bins=bins)
+    edges = _edges(everything, bins, logx, ax)
     top = 0.0
     for name, values in sets.items():
         color = LABEL_COLORS.get(name, "0.45")
