@@ -1,8 +1,8 @@
 """The naive per-item pipeline that the benchmarks compare against (bench-only, never used by asdlib).
 
-As the original STgram-MFN data set does (seed_spec §2.1): every item decodes its wav file with
+As the original STgram-MFN data set does (its repository's ``dataset.py``): every item decodes its wav file with
 ``librosa.load(sr=16000)``, keeps the first ``L`` samples and computes its log-mel on the CPU with torchaudio's
-``MelSpectrogram`` (+ ``AmplitudeToDB``, or Noisy-ArcMix's ``10·log10(P + eps)``, seed_spec §3.1); the
+``MelSpectrogram`` (+ ``AmplitudeToDB``, or Noisy-ArcMix's ``10·log10(P + eps)`` of its ``dataloader.py``); the
 DataLoader stacks the items; the model then consumes the wave *and* the precomputed mel. The training step is
 ``asdlib.training.loop``'s (the same ``Criterion``), except that the mel comes from the loader, not ``model.log_mel``.
 """

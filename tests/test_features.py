@@ -98,7 +98,7 @@ def test_tgramnet_shapes_and_keys():
     keys = set(net.state_dict())
     assert {"conv_extractor.weight", "conv_encoder.0.0.weight", "conv_encoder.2.2.weight"} <= keys
     assert net.conv_encoder[0][0].normalized_shape == (63,)  # LayerNorm over time, as in the original
-    assert sum(p.numel() for p in TgramNet(313).parameters()) == 280_406  # seed_spec §2.2
+    assert sum(p.numel() for p in TgramNet(313).parameters()) == 280_406  # from the layer shapes of STgram-MFN's model.py
 
 
 def test_tgramnet_batched_equals_per_item():

@@ -18,7 +18,7 @@ from asdlib.evaluation.metrics import (
     write_score_files,
 )
 
-STGRAM_README = {  # machine: AUC, pAUC, mAUC in % (seed_spec §2.7)
+STGRAM_README = {  # machine: AUC, pAUC, mAUC in % (STgram-MFN README, "Result on development dataset")
     "fan": (94.04, 88.97, 81.39), "pump": (91.94, 81.75, 83.48), "slider": (99.55, 97.61, 98.22),
     "valve": (99.64, 98.44, 98.83), "ToyCar": (94.44, 87.68, 83.07), "ToyConveyor": (74.57, 63.60, 64.16),
     "Average": (92.36, 86.34, 84.86),
@@ -48,7 +48,7 @@ def test_summary_reproduces_stgram_readme(published):
 
 
 def test_harmonic_means(published):
-    # seed_spec §2.6: harmonic mean of the type AUCs = 91.47 (91.48 from the README's rounded rows)
+    # the DCASE2020 evaluator averages arithmetically; the harmonic mean of the type AUCs = 91.47 (91.48 from the README's rounded rows)
     types = summary_table(published["STgram-MFN per ID"])
     assert round(100 * type_average(types, mean="harmonic")["auc"], 2) == 91.47
     assert round(100 * type_average(published["STgram-MFN"], mean="harmonic")["auc"], 2) == 91.48

@@ -1,6 +1,7 @@
 """Read one DCASE2020 clip: a wav file -> a mono float32 waveform of a fixed length at a fixed sample rate.
 
-The originals read 16-kHz mono clips and keep their first 10 s (160000 samples), unpadded (seed_spec §2.1).
+The originals read 16-kHz mono clips and keep their first 10 s (160000 samples), unpadded (STgram-MFN repository,
+``dataset.py``; Noisy-ArcMix repository, ``dataloader.py`` ``_file_load``).
 :func:`load_audio` does the same with soundfile (``torchaudio.load`` now needs FFmpeg) and copes with what
 real folders contain: other sample rates (resampled, with a warning), several channels (averaged), short clips
 (zero-padded, with a warning). Only the frames needed are read, before any resampling, and a header claiming a

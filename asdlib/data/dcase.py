@@ -2,7 +2,8 @@
 
 Machine types, their development / additional-training / evaluation machine IDs, the file-name grammar, and the
 41-class machine-ID label maps. Three label orders exist because the original code bases disagree
-(seed_spec §4.4) and every published checkpoint is tied to one of them:
+(STgram-MFN's ``dataset.py`` and ``utils.metadata_to_label``, Noisy-ArcMix's ``dataloader.py``) and every
+published checkpoint is tied to one of them:
 
 * ``"stgram_paper"`` (our default): STgram-MFN paper-era formula ``label = 7 * type_index + k`` with type order
   fan, pump, slider, valve, ToyCar, ToyConveyor and ``k`` = numeric ID (minus 1 for the two Toy types).

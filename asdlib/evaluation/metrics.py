@@ -1,6 +1,7 @@
 """DCASE2020 Task 2 evaluation: AUC / pAUC per machine ID, per-type tables, score files, published results.
 
-The official rule (seed_spec §2.6): per machine ID, AUC and pAUC = sklearn ``roc_auc_score`` with
+The official rule (the DCASE2020 Task 2 evaluator, ``evaluator.py`` of y-kawagu/dcase2020_task2_evaluator):
+per machine ID, AUC and pAUC = sklearn ``roc_auc_score`` with
 ``max_fpr=0.1`` (McClish-standardised partial AUC); per machine type the arithmetic mean over its IDs; the
 "Average" row is the arithmetic mean over the six types. mAUC (both READMEs) is the *minimum* per-ID AUC of a
 type. Noisy-ArcMix's ``eval.py`` instead pools all IDs of a type into one ROC (:func:`pooled_table`).
@@ -360,7 +361,7 @@ def published_results() -> dict[str, pd.DataFrame]:
 
     Keys: ``"STgram-MFN"``, ``"STgram-MFN per ID"``, ``"TASTgram-MFN + Noisy-ArcMix"``,
     ``"STSASgram-MFN + Noisy-ArcMix"``. Per-type tables have :func:`summary_table`'s columns, the per-ID table
-    :func:`per_id_table`'s. The numbers are copied from the READMEs (seed_spec §2.7, §3.6).
+    :func:`per_id_table`'s. The numbers are copied from the STgram-MFN and Noisy-ArcMix READMEs.
     """
     tables = {}
     for name, (source, rows) in _PUBLISHED_TYPES.items():

@@ -1,6 +1,7 @@
 """Anomaly scores: higher means more anomalous. One score per clip, computed from its whole 10-s embedding.
 
-The original score of both seeds (seed_spec §2.5, §3.5) is the ArcFace cross-entropy of the clip against its own
+The original score of both models (STgram-MFN repository, ``trainer.py`` test; Noisy-ArcMix repository,
+``eval.py``) is the ArcFace cross-entropy of the clip against its own
 machine ID, with the margin on that ID: −log softmax(z)[y], z = ArcFace(f, y). The alternatives drop the margin
 (CE of s·cos θ) or use the angle to the ID's class centre alone (1 − cos θ_y). No frame averaging is done.
 

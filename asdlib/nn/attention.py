@@ -1,6 +1,7 @@
 """Attention branches computed from the log-mel: the temporal-attention "TAgram" and the spectral "SASgram".
 
-Both are third input channels of the Noisy-ArcMix models (Choi & Choi, ICASSP 2024; seed_spec §3.2).
+Both are third input channels of the Noisy-ArcMix models (Choi & Choi, ICASSP 2024; Noisy-ArcMix repository,
+``model/net.py`` ``Temporal_Attention``; first version: ``model/transformer.py`` ``SpecTransformer``).
 TAgram (TASTgram-MFN) has no parameters: each frame t of the log-mel X is gated by
 σ(max_f X[f, t] + mean_f X[f, t]). SASgram (the earlier STSASgram-MFN) runs a small post-norm Transformer
 encoder whose tokens are the F = 128 mel *rows* (each a T-frame vector), so attention mixes frequency bands.

@@ -1,7 +1,8 @@
 """Front ends: the log-mel "Sgram" (two published variants) and the learnable waveform "Tgram" (TgramNet).
 
 Both turn a batch of 16-kHz clips ``(B, L)`` into ``(B, F, T)`` maps with F = 128 bins and T = 1 + L // 512
-frames (313 at 10 s). The Sgram variants differ only in STFT and mel options (seed_spec §2.1, §3.1, §4.1):
+frames (313 at 10 s). The Sgram variants differ only in STFT and mel options (STgram-MFN repository,
+``utils.Wave2Mel``; Noisy-ArcMix repository, ``dataloader.file_to_log_mel_spectrogram``):
 ``"stgram"`` is STgram-MFN's (n_fft 1024, reflect pad, HTK mels, 10·log10(max(P, 1e-10))), ``"noisy_arcmix"``
 Noisy-ArcMix's (n_fft 2048, zero pad, Slaney mels + Slaney norm, 10·log10(P + float64 eps)). TgramNet
 (Liu et al., ICASSP 2022) is a strided Conv1d "learned STFT" followed by three LayerNorm-over-time blocks.

@@ -1,9 +1,9 @@
 """Classification heads on the 128-d embedding: ArcFace (additive angular margin) and a plain softmax head.
 
-ArcFace (Deng et al., 2019), as used by STgram-MFN and Noisy-ArcMix (seed_spec §2.3): with x̂ and Ŵ_j
-L2-normalised, cos θ_j = ⟨x̂, Ŵ_j⟩, and for the target class y the logit becomes s·cos(θ_y + m) — or, past the
-point where θ_y + m would wrap around π (cos θ_y ≤ cos(π − m)), the linear fallback s·(cos θ_y − m·sin m).
-Every other class keeps s·cos θ_j. The originals use m = 0.7, s = 30.
+ArcFace (Deng et al., 2019), as in ``ArcMarginProduct`` of STgram-MFN's ``net.py`` and Noisy-ArcMix's
+``losses.py``: with x̂ and Ŵ_j L2-normalised, cos θ_j = ⟨x̂, Ŵ_j⟩, and for the target class y the logit becomes
+s·cos(θ_y + m) — or, past the point where θ_y + m would wrap around π (cos θ_y ≤ cos(π − m)), the linear
+fallback s·(cos θ_y − m·sin m). Every other class keeps s·cos θ_j. The originals use m = 0.7, s = 30.
 """
 from __future__ import annotations
 

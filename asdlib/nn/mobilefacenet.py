@@ -2,10 +2,11 @@
 
 A stack of inverted-residual bottlenecks on the ``(B, C, F, T)`` input maps, a global depthwise conv (GDC)
 whose kernel covers the whole final feature map ((8, 20) for 128 × 313 inputs), and a linear 1×1 conv to a
-D = 128 embedding. Two bottleneck tables were published with the ASD models (seed_spec §2.2): ``"paper"``,
-the original 15-block table that produced the ICASSP 2022 STgram-MFN numbers, and ``"dcase2022"``, the
-6-block table of the current STgram-MFN and Noisy-ArcMix code. Module names follow the original code
-(``conv1``, ``dw_conv1``, ``blocks``, ``conv2``, ``linear1``, ``fc_out``) except ``gdc`` (was ``linear7``).
+D = 128 embedding. Two bottleneck tables were published with the ASD models: ``"paper"``, the original
+15-block table that produced the ICASSP 2022 STgram-MFN numbers (STgram-MFN repository, ``model.py``), and
+``"dcase2022"``, the 6-block table of the current STgram-MFN and Noisy-ArcMix code (``net.py``,
+``model/net.py``). Module names follow the original code (``conv1``, ``dw_conv1``, ``blocks``, ``conv2``,
+``linear1``, ``fc_out``) except ``gdc`` (was ``linear7``).
 """
 from __future__ import annotations
 

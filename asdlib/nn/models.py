@@ -1,11 +1,12 @@
 """The four ASD models: maps from a raw clip stacked as channels, a MobileFaceNet embedding, and a head.
 
-Each follows its original code (seed_spec §2.2, §3.2): STgram-MFN (Liu et al., ICASSP 2022) as published
-(``stgram_mfn_paper``, 15-block table) and as in its current repository (``stgram_mfn``, 6-block table), and
-STSASgram-MFN / TASTgram-MFN (Choi & Choi, ICASSP 2024) with a third, attention channel; see
-:data:`ARCHITECTURES`. Unlike the originals (hard-coded 313 frames) every model is built for a clip length
-``seconds``: the Tgram LayerNorm, the SASgram sizes and the GDC kernel follow it, and 10 s gives the original
-shapes, so the authors' weights load (:mod:`asdlib.training.checkpoints`).
+Each follows its original code (STgram-MFN repository, ``model.py`` / ``net.py``; Noisy-ArcMix repository,
+``model/net.py``): STgram-MFN (Liu et al., ICASSP 2022) as published (``stgram_mfn_paper``, 15-block table)
+and as in its current repository (``stgram_mfn``, 6-block table), and STSASgram-MFN / TASTgram-MFN (Choi &
+Choi, ICASSP 2024) with a third, attention channel; see :data:`ARCHITECTURES`. Unlike the originals (hard-coded
+313 frames) every model is built for a clip length ``seconds``: the Tgram LayerNorm, the SASgram sizes and the
+GDC kernel follow it, and 10 s gives the original shapes, so the authors' weights load
+(:mod:`asdlib.training.checkpoints`).
 """
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ class Criterion(nn.Module):
     """Model + loss in one forward, so DistributedDataParallel sees every parameter used in one call.
 
     ``forward(wave, labels, lam, perm) -> (loss, logits)``: ``(B, L), (B,) -> ((), (B, K))``. With a mixup loss
-    the waves and the log-mels are mixed with the same λ and permutation (seed_spec §3.3). ``mel`` ``(B, F, T)``
+    the waves and the log-mels are mixed with the same λ and permutation (Noisy-ArcMix's ``utils.mixup_data``). ``mel`` ``(B, F, T)``
     may come precomputed (the benchmarks' naive pipeline); by default the model computes it on the device.
     """
 

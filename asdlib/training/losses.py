@@ -1,9 +1,9 @@
 """Training criteria: cross-entropy, ArcFace, and the two mixup variants ArcMix and Noisy-ArcMix.
 
-Mixup (Zhang et al., 2018) as in Noisy-ArcMix (seed_spec §3.3): one λ ~ Beta(α, α) per batch (α = 0.5) and one
-permutation π; the raw waves *and* the log-mels are mixed with the same λ and π, x̃ = λ·x + (1 − λ)·x[π], and the
-targets become y_a = y, y_b = y[π]. With f the embedding of the mixed clip and ArcFace(f, y) the logits that carry
-the margin on class y:
+Mixup (Zhang et al., 2018) as in Noisy-ArcMix (its repository's ``utils.py`` and ``trainer.py``): one
+λ ~ Beta(α, α) per batch (α = 0.5) and one permutation π; the raw waves *and* the log-mels are mixed with the same
+λ and π, x̃ = λ·x + (1 − λ)·x[π], and the targets become y_a = y, y_b = y[π]. With f the embedding of the mixed
+clip and ArcFace(f, y) the logits that carry the margin on class y:
 
 * ArcFace:       L = CE(ArcFace(f, y), y)
 * ArcMix:        L = λ·CE(ArcFace(f, y_a), y_a) + (1 − λ)·CE(ArcFace(f, y_b), y_b)      (consistent margins)
@@ -79,7 +79,8 @@ def noisy_arcmix_from_cosine(cosine: torch.Tensor, y_a: torch.Tensor, y_b: torch
 def ce_loss(head: nn.Module, embedding: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """CE of the head's label-free logits: ``fc(f)`` for ``SoftmaxHead``, ``s·cos θ`` for ``ArcFaceHead``.
 
-    ``(B, D), (B,) -> ()``. The cross-entropy baseline of the angle-histogram figure (seed_spec §3.7).
+    ``(B, D), (B,) -> ()``. The cross-entropy baseline, panel (a) of the angle-distribution
+    figure in the Noisy-ArcMix paper and README.
     """
     return F.cross_entropy(head(embedding), labels)
 
@@ -92,7 +93,7 @@ def mixup_ce_loss(head: nn.Module, embedding: torch.Tensor, y_a: torch.Tensor, y
 
 
 def arcface_loss(head: nn.Module, embedding: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """CE(ArcFace(f, y), y), the STgram-MFN criterion (seed_spec §2.3). ``(B, D), (B,) -> ()``."""
+    """CE(ArcFace(f, y), y), the STgram-MFN criterion (its ``loss.py``). ``(B, D), (B,) -> ()``."""
     return F.cross_entropy(head(embedding, labels), labels)
 
 
