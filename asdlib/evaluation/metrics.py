@@ -140,8 +140,8 @@ def pooled_table(scores: pd.DataFrame, *, max_fpr: float = 0.1) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([{"machine_type": AVERAGE, **type_average(table)}])], ignore_index=True)
 
 
-# ------------------------------------------------------------------------------------ comparisons with uncertainty
-METRICS = ("auc", "pauc", "mauc")
+# ------------------------------------------------------------------------------------ seeds
+METRICS = ("auc", "pauc", "mauc")  # also the metrics of asdlib.evaluation.bootstrap
 
 
 def seed_table(summaries: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
@@ -156,87 +156,6 @@ def seed_table(summaries: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
             row[f"{metric}_sd"] = float(averages[metric].std(ddof=1)) if len(tables) > 1 else 0.0
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
-
-
-def _strata(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(machine_type, normal rows, anomalous rows)`` per machine ID of an aligned score table."""
-    labels = _binary_labels(frame["label"])
-    out = []
-    for (machine_type, _), rows in frame.groupby(["machine_type", "machine_id"], sort=True).indices.items():
-        out.append((machine_type, rows[labels[rows] == 0], rows[labels[rows] == 1]))
-    return out
-
-
-def _auc_pauc_batch(normal: np.ndarray, anomaly: np.ndarray, max_fpr: float) -> tuple[np.ndarray, np.ndarray]:
-    """AUC and McClish-standardised pAUC of many score sets at once: ``(..., n), (..., m) -> (...), (...)``.
-
-    Per normal clip (sorted from the highest score down) the ROC's horizontal step has height
-    ``h = P(anomaly > normal) + ½ P(tie)``; AUC is the mean of ``h``, the partial area sums ``h / n`` up to
-    FPR ``max_fpr`` (a fraction of the step where it falls inside one), as ``roc_auc_score`` computes them.
-    (Tied scores count ½; where ties straddle FPR = ``max_fpr`` sklearn's diagonal interpolation differs
-    slightly. Continuous network scores do not tie.)
-    """
-    n = normal.shape[-1]
-    normal = -np.sort(-normal, axis=-1)
-    above = (anomaly[..., None, :] > normal[..., :, None]).mean(-1)
-    ties = (anomaly[..., None, :] == normal[..., :, None]).mean(-1)
-    height = above + 0.5 * ties  # (..., n)
-    weight = np.clip(max_fpr * n - np.arange(n), 0.0, 1.0) / n  # FPR width of each step inside [0, max_fpr]
-    partial = (height * weight).sum(-1)
-    lo, hi = 0.5 * max_fpr ** 2, max_fpr
-    return height.mean(-1), 0.5 * (1 + (partial - lo) / (hi - lo))
-
-
-def _dcase_averages(scores: np.ndarray, strata, resample, max_fpr: float) -> dict[str, np.ndarray]:
-    """The DCASE "Average" AUC / pAUC / mAUC of ``scores (R, N)`` under clip resamples -> ``{metric: (R, B)}``."""
-    per_type: dict[str, list] = {}
-    for (machine_type, normal, anomaly), (pick_n, pick_a) in zip(strata, resample):
-        auc, pauc = _auc_pauc_batch(scores[:, normal[pick_n]], scores[:, anomaly[pick_a]], max_fpr)  # (R, B)
-        per_type.setdefault(machine_type, []).append((auc, pauc))
-    types = [np.stack(v) for v in per_type.values()]  # each (IDs, 2, R, B)
-    return {"auc": np.mean([t[:, 0].mean(0) for t in types], axis=0),
-            "pauc": np.mean([t[:, 1].mean(0) for t in types], axis=0),
-            "mauc": np.mean([t[:, 0].min(0) for t in types], axis=0)}
-
-
-def paired_bootstrap(runs: dict[str, list[pd.DataFrame]], pairs: list[tuple[str, str]], *, score: str = "score",
-                     n_boot: int = 1000, level: float = 0.95, seed: int = 0, max_fpr: float = 0.1) -> pd.DataFrame:
-    """Differences of the DCASE averages between runs, with a paired, ID-stratified bootstrap CI.
-
-    ``runs`` maps a name to the score tables of its seeds (columns ``file``, machine_type, machine_id, label and
-    ``score``), all on the same test clips. Each replicate redraws, within every machine ID, its normal and its
-    anomalous clips with replacement, the *same* draw for every run (paired), recomputes each seed's average
-    AUC / pAUC / mAUC, averages the seeds of a name, and takes the difference ``A − B`` for each ``(A, B)`` in
-    ``pairs``. Returns one row per pair and metric: ``estimate`` (on the clips as they are) and the
-    percentile interval ``low``, ``high`` at ``level``.
-    """
-    names = list(runs)
-    key = "file" if "file" in runs[names[0]][0] else "path"
-    first = runs[names[0]][0].sort_values(key).reset_index(drop=True)
-    columns = []
-    for name in names:
-        for table in runs[name]:
-            aligned = table.sort_values(key).reset_index(drop=True)
-            if not aligned[key].equals(first[key]):
-                raise ValueError(f"{name}: its scores are not on the same test clips as {names[0]}'s")
-            columns.append(aligned[score].to_numpy(dtype=float))
-    owner = np.repeat(np.arange(len(names)), [len(runs[n]) for n in names])
-    scores, strata = np.stack(columns), _strata(first)  # (R, N)
-    rng = np.random.default_rng(seed)
-    identity = [(np.arange(len(n))[None], np.arange(len(a))[None]) for _, n, a in strata]
-    draws = [(rng.integers(0, len(n), (n_boot, len(n))), rng.integers(0, len(a), (n_boot, len(a))))
-             for _, n, a in strata]
-    point, boot = _dcase_averages(scores, strata, identity, max_fpr), _dcase_averages(scores, strata, draws, max_fpr)
-    rows, tail = [], 100 * (1 - level) / 2
-    for a, b in pairs:
-        for metric in METRICS:
-            def seed_mean(values, name):
-                return values[owner == names.index(name)].mean(0)  # (B,)
-            low, high = np.percentile(seed_mean(boot[metric], a) - seed_mean(boot[metric], b), [tail, 100 - tail])
-            estimate = seed_mean(point[metric], a) - seed_mean(point[metric], b)
-            rows.append({"comparison": f"{a} − {b}", "metric": metric, "estimate": float(estimate[0]),
-                         "low": float(low), "high": float(high)})
-    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------ text output

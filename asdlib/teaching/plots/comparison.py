@@ -47,8 +47,8 @@ def plot_mixup_toy(lam: float, *, delta_deg: float = 90.0, m: float = 0.7, s: fl
 
 
 def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Forest plot of :func:`asdlib.evaluation.metrics.paired_bootstrap`: each difference (percentage points) with its
-    interval; intervals that exclude 0 are drawn solid, the others hollow."""
+    """Forest plot of :func:`asdlib.evaluation.bootstrap.paired_bootstrap`: each difference (percentage points)
+    with its interval; intervals that exclude 0 are drawn solid, the others hollow."""
     rows = table.reset_index(drop=True)
     if ax is None:
         ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))[1]
