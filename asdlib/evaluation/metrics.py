@@ -146,14 +146,15 @@ METRICS = ("auc", "pauc", "mauc")  # also the metrics of asdlib.evaluation.boots
 
 def seed_table(summaries: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
     """Mean ± sd over seeds of the "Average" row: ``{name: [summary_table per seed]} -> one row per name``
-    with columns ``seeds``, ``auc``, ``auc_sd``, ``pauc``, ``pauc_sd``, ``mauc``, ``mauc_sd`` (sd = 0 for one seed)."""
+    with columns ``seeds``, ``auc``, ``auc_sd``, ``pauc``, ``pauc_sd``, ``mauc``, ``mauc_sd`` (sd NaN for one seed:
+    a single run says nothing about the seed-to-seed spread, which is not the same as no spread)."""
     rows = []
     for name, tables in summaries.items():
         averages = pd.DataFrame([t.set_index("machine_type").loc[AVERAGE, list(METRICS)] for t in tables])
         row = {"run": name, "seeds": len(tables)}
         for metric in METRICS:
             row[metric] = float(averages[metric].mean())
-            row[f"{metric}_sd"] = float(averages[metric].std(ddof=1)) if len(tables) > 1 else 0.0
+            row[f"{metric}_sd"] = float(averages[metric].std(ddof=1)) if len(tables) > 1 else float("nan")
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
 
