@@ -54,3 +54,33 @@ def recipe_table(ours: RunConfig, ours_data: str, authors: RunConfig | None = No
     table = pd.DataFrame({"authors' code": recipe_rows(authors, AUTHORS_DATA), "ours": recipe_rows(ours, ours_data)})
     table["differs"] = (table["authors' code"] != table["ours"]).map({True: "yes", False: ""})
     return table
+
+
+# ------------------------------------------------------------------------------------ reading a difference
+METRIC_NAMES = {"auc": "AUC", "pauc": "pAUC", "mauc": "mAUC"}
+
+
+def deciding_interval(row) -> tuple[float, float]:
+    """The interval a verdict rests on: over seeds and clips when both runs have several seeds
+    (:func:`asdlib.evaluation.bootstrap.hierarchical_bootstrap`), else over test clips only."""
+    if getattr(row, "seed_aware", False):
+        return row.seed_low, row.seed_high
+    return row.low, row.high
+
+
+def verdict(row) -> str:
+    """One Markdown line for a row of :func:`asdlib.evaluation.bootstrap.hierarchical_bootstrap` (or
+    ``paired_bootstrap``): the difference, its interval(s), and what they allow one to say. Only an interval over
+    seeds *and* clips supports "higher"/"lower"; a run with one seed gets no verdict, whatever its clip interval."""
+    name = METRIC_NAMES.get(row.metric, row.metric)
+    clips = f"[{100 * row.low:+.2f}, {100 * row.high:+.2f}] over test clips"
+    head = f"- {row.comparison}, {name}: {100 * row.estimate:+.2f} points, 95 % interval {clips}"
+    if getattr(row, "seed_aware", None) is None:  # clip-only table
+        word = "higher" if row.low > 0 else "lower" if row.high < 0 else "not distinguishable"
+        return f"{head}: {word} over these test clips (seed spread not included)"
+    if not row.seed_aware:
+        return (f"{head}; one seed on at least one side, so the seed-to-seed spread is unknown: no verdict "
+                "(a rerun with another seed can move a run by about as much)")
+    low, high = deciding_interval(row)
+    word = "higher" if low > 0 else "lower" if high < 0 else "not distinguishable"
+    return f"{head}, [{100 * low:+.2f}, {100 * high:+.2f}] over seeds and clips: **{word}**"

@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from asdlib.teaching.plots import LABEL_COLORS
+from asdlib.teaching.replication import deciding_interval
 from asdlib.teaching.toy import TOY_LOSSES, mixed_clip_losses, optimal_angles
 
 TOY_COLORS = {"mixup CE": "#8c8c8c", "ArcMix": "#4C72B0", "Noisy-ArcMix": "#C44E52"}
@@ -47,20 +48,30 @@ def plot_mixup_toy(lam: float, *, delta_deg: float = 90.0, m: float = 0.7, s: fl
 
 
 def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Forest plot of :func:`asdlib.evaluation.bootstrap.paired_bootstrap`: each difference (percentage points)
-    with its interval; intervals that exclude 0 are drawn solid, the others hollow."""
+    """Forest plot of bootstrap differences (percentage points). Thin black line: the interval over test clips
+    (:func:`asdlib.evaluation.bootstrap.paired_bootstrap`); thick grey line, where the table has one
+    (``seed_low``/``seed_high`` of ``hierarchical_bootstrap``): over seeds and clips. Marker filled: the interval
+    the verdict rests on (:func:`asdlib.teaching.replication.deciding_interval`) excludes 0; hollow: it contains 0; square: a run with one
+    seed, whose seed-to-seed spread is unknown, so no verdict."""
     rows = table.reset_index(drop=True)
     if ax is None:
-        ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))[1]
+        ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.6))[1]
     y = np.arange(len(rows))[::-1]
+    seeds = "seed_low" in rows.columns
     for yi, row in zip(y, rows.itertuples()):
-        sure = row.low > 0 or row.high < 0
+        low, high = deciding_interval(row)
+        sure = low > 0 or high < 0
+        if seeds and row.seed_aware:
+            ax.plot([100 * row.seed_low, 100 * row.seed_high], [yi, yi], color="0.7", lw=5, solid_capstyle="butt")
         ax.plot([100 * row.low, 100 * row.high], [yi, yi], color="k", lw=1.5)
-        ax.plot(100 * row.estimate, yi, "o", color="k", mfc="k" if sure else "w")
+        marker = "o" if (not seeds or row.seed_aware) else "s"
+        ax.plot(100 * row.estimate, yi, marker, color="k", mfc="k" if sure and marker == "o" else "w")
     ax.axvline(0, color="0.5", ls=":")
     ax.set_yticks(y, [f"{r.comparison}: {r.metric.replace('pauc', 'pAUC').replace('mauc', 'mAUC').replace('auc', 'AUC')}"
                       for r in rows.itertuples()], fontsize=8)
-    ax.set(xlabel="difference (percentage points) with its 95 % bootstrap interval")
+    what = "black: 95 % interval over test clips" + ("; grey: over seeds and clips" if seeds else "")
+    ax.set(xlabel=f"difference (percentage points); {what}",
+           title="filled: the interval excludes 0; hollow: it contains 0" + ("; square: one seed, no verdict" if seeds else ""))
     return ax
 
 
