@@ -4,11 +4,16 @@ A preset in ``configs/`` has four sections, ``data``, ``model``, ``loss`` and ``
 dataclass of the same name; anything left out keeps its default. Values are type-checked when read, so a YAML
 slip such as ``lr: 1e-4`` (PyYAML reads that as the *string* "1e-4", the pitfall the STgram-MFN code papered over
 with ``float()``) is accepted only when it converts cleanly, and ``lr: fast`` fails with the file and key named.
+Every value is then range-checked (``lr: .nan``, ``sample_rate: 0``, ``device: tpu``, ``t_max: 0`` are refused
+the same way). The YAML is read with a safe loader that refuses tags (``!!python/...``), duplicate keys, files
+over 64 kB and more than a few aliases (a "billion laughs" file), each with the file and line named.
 Overrides from the command line use dotted keys: ``train.epochs=5 model.seconds=2``.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -87,7 +92,7 @@ class RunConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} not found; presets live in configs/ (e.g. configs/smoke.yaml)")
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = read_yaml(path) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected sections data/model/loss/train, got {type(raw).__name__}")
         for item in overrides:
@@ -113,22 +118,59 @@ class RunConfig:
         return dataclasses.replace(self, **{k: replace(getattr(self, k), **v) for k, v in sections.items()})
 
     def validate(self, source: str = "config") -> None:
-        """Check values that types alone cannot (choices, ranges)."""
-        t = self.train
-        _choice(source, "train.optimizer", t.optimizer, ("adam", "adamw", "sgd"))
-        _choice(source, "train.selection", t.selection, ("val_loss", "peek_test_auc"))
-        _choice(source, "train.amp", t.amp, ("auto", "off", "bf16", "fp16"))
-        _choice(source, "loss.name", self.loss.name, ("ce", "arcface", "arcmix", "noisy_arcmix"))
+        """Check what types alone cannot: choices, ranges, finite numbers; the error names the key."""
+        from asdlib.data.cache import DTYPES
+        from asdlib.data.dcase import MACHINE_TYPES
+        from asdlib.nn.models import MODEL_NAMES
+
+        d, t = self.data, self.train
+        for key, value, allowed in (
+                ("model.name", self.model.name, MODEL_NAMES), ("data.cache_dtype", d.cache_dtype, DTYPES),
+                ("train.optimizer", t.optimizer, ("adam", "adamw", "sgd")),
+                ("train.selection", t.selection, ("val_loss", "peek_test_auc")),
+                ("train.amp", t.amp, ("auto", "off", "bf16", "fp16")),
+                ("loss.name", self.loss.name, ("ce", "arcface", "arcmix", "noisy_arcmix"))):
+            _choice(source, key, value, allowed)
+        for mtype in d.machine_types:
+            _choice(source, "data.machine_types", mtype, MACHINE_TYPES)
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", t.device):
+            raise ValueError(f"{source}: train.device must be auto, cpu, cuda, cuda:N or mps, got {t.device!r}")
         if isinstance(t.t_max, str) and t.t_max != "iters_per_epoch":
             raise ValueError(f"{source}: train.t_max must be an integer or 'iters_per_epoch', got {t.t_max!r}")
-        for key, value in (("train.lr", t.lr), ("train.epochs", t.epochs), ("train.batch_size", t.batch_size),
-                           ("data.seconds", self.data.seconds)):
-            if value <= 0:
-                raise ValueError(f"{source}: {key} must be positive, got {value}")
-        if t.precise_bn < 0:
-            raise ValueError(f"{source}: train.precise_bn is a number of batches (0 = off), got {t.precise_bn}")
-        if not 0.0 <= t.val_fraction < 0.5:
-            raise ValueError(f"{source}: train.val_fraction must be in [0, 0.5), got {t.val_fraction}")
+        for key, value, low, high, what in _ranges(self):
+            _in_range(source, key, value, low, high, what)
+
+
+def _ranges(cfg: RunConfig) -> list[tuple[str, float, float, float | None, str]]:
+    """``(key, value, low, high, meaning)``: ``low <= value`` (``< high`` when given), finite."""
+    d, m, t = cfg.data, cfg.model, cfg.train
+    ranges = [("data.seconds", d.seconds, 0.05, 3600.0, "a clip length in seconds"),
+              ("data.sample_rate", d.sample_rate, 1000, 384001, "a sample rate in Hz"),
+              ("model.m", m.m, 0.0, math.pi / 2, "an angular margin in radians"),
+              ("model.s", m.s, 1e-3, None, "a logit scale"), ("model.sub", m.sub, 1, 65, "sub-centres per class"),
+              ("loss.alpha", cfg.loss.alpha, 1e-6, None, "the mixup Beta(alpha, alpha) parameter"),
+              ("train.epochs", t.epochs, 1, None, "a number of epochs"),
+              ("train.batch_size", t.batch_size, 1, None, "clips per batch"),
+              ("train.lr", t.lr, 1e-12, None, "a learning rate"), ("train.eta_min", t.eta_min, 0.0, None,
+                                                                   "the final learning rate"),
+              ("train.weight_decay", t.weight_decay, 0.0, None, "a weight decay"),
+              ("train.hold_epochs", t.hold_epochs, 0, None, "a number of epochs"),
+              ("train.seed", t.seed, 0, 2**63, "a seed"), ("train.val_fraction", t.val_fraction, 0.0, 0.5,
+                                                           "a fraction of the training clips"),
+              ("train.select_every", t.select_every, 1, None, "every how many epochs"),
+              ("train.precise_bn", t.precise_bn, 0, None, "a number of batches (0 = off)"),
+              ("train.num_workers", t.num_workers, 0, 257, "DataLoader worker processes (0 = none)"),
+              ("train.threads", t.threads, 0, 4097, "CPU threads (0 = PyTorch's default)")]
+    if not isinstance(t.t_max, str):
+        ranges.append(("train.t_max", t.t_max, 1, None, "the cosine period in epochs"))
+    return ranges
+
+
+def _in_range(source: str, key: str, value: float, low: float, high: float | None, what: str) -> None:
+    if math.isfinite(value) and low <= value and (high is None or value < high):
+        return
+    bounds = f"at least {low:g}" + (f" and below {high:g}" if high is not None else "")
+    raise ValueError(f"{source}: {key} is {what}, must be {bounds}, got {value!r}")
 
 
 def to_plain(cfg: RunConfig) -> dict:
@@ -146,7 +188,7 @@ def _apply_override(raw: dict, item: str) -> None:
     raw.setdefault(section, {})
     if not isinstance(raw[section], dict):
         raise ValueError(f"override {item!r}: section {section!r} is not a mapping")
-    raw[section][name] = yaml.safe_load(value)
+    raw[section][name] = _parse_yaml(value, f"override {item!r}")
 
 
 def _build(cls: type, values: dict, where: str):
@@ -198,3 +240,65 @@ def _convert(value, kind):
 def _choice(source: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{source}: {key} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+# ------------------------------------------------------------------------------------------------ safe YAML
+MAX_YAML_BYTES, MAX_YAML_ALIASES = 64_000, 16
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate keys and more than :data:`MAX_YAML_ALIASES` aliases (``*name``):
+    a few aliases of aliases expand into billions of values ("billion laughs")."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases = getattr(self, "aliases", 0) + 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (*name); a config needs none")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r} (the second "
+                                     "would silently replace the first); keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path):
+    """A YAML config file as plain Python values (safe loader, size and alias limits, no duplicate keys)."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise ValueError(f"{path}: {size} bytes, more than a config needs ({MAX_YAML_BYTES}); is it a config?")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (UTF-8); a config is YAML text") from None
+    return _parse_yaml(text, str(path))
+
+
+def _parse_yaml(text: str, source: str):
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        raise ValueError(f"{source}: {_yaml_problem(e)}") from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line saying what is wrong with a YAML text and where."""
+    if type(error) is yaml.YAMLError:  # ours: duplicate keys, too many aliases
+        return str(error)
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = str(getattr(error, "problem", None) or error)
+    if r"'\t'" in problem:
+        return f"{where}a tab character; YAML indents with spaces only"
+    if "constructor for the tag" in problem:
+        tag = re.search(r"'([^']+)'", problem)
+        name = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "used"
+        return f"{where}the tag {name} is not allowed: a config holds plain values (numbers, strings, lists)"
+    return f"{where}{problem.splitlines()[0]}; is it valid YAML?"
