@@ -44,9 +44,21 @@ def comparison(ours, published) -> tuple[list[str], float]:
     return rows, float(rho)
 
 
-def report(args, summary, minutes: float, cpu_minutes: float, manifest: dict, recipe: dict) -> str:
+def convergence(recipe_json: dict) -> list[str]:
+    """Markdown rows: per type the clips, vectors, seconds and the losses at a few epochs (is it trained enough?)."""
+    rows = ["| type | clips | vectors | seconds | loss, epoch 1 → last | val_loss at 25 % / 50 % / 100 % of the epochs |",
+            "|---|---|---|---|---|---|"]
+    for t, info in recipe_json["machine_types"].items():
+        h = info["history"]
+        val = " / ".join(f"{h[max(0, round(f * len(h)) - 1)]['val_loss']:.1f}" for f in (0.25, 0.5, 1.0))
+        rows.append(f"| {t} | {info['clips']} | {info['vectors']} | {info['seconds']:.0f} | "
+                    f"{h[0]['loss']:.1f} → {h[-1]['loss']:.1f} | {val} |")
+    return rows
+
+
+def report(args, summary, minutes: float, cpu_minutes: float, manifest: dict, recipe_json: dict) -> str:
     rows, rho = comparison(summary, summary_table(published_autoencoder()))
-    params = manifest.get("params", {})
+    params, recipe = manifest.get("params", {}), recipe_json["recipe"]
     nice = f"nice -n {os.nice(0)} " if os.nice(0) else ""
     command = f"{nice}.venv/bin/python " + shlex.join(["bench/ae_baseline.py", *sys.argv[1:]])
     return "\n".join([
@@ -74,6 +86,11 @@ def report(args, summary, minutes: float, cpu_minutes: float, manifest: dict, re
         f"- Machine: {cpu_model()}, {torch.get_num_threads()} of its CPUs to torch, torch {torch.__version__}; "
         f"commit {git_commit()}.",
         "",
+        "Training (mean squared error in dB², per element; training loss in training mode, validation loss on the "
+        "held-out tail in inference mode):",
+        "",
+        *convergence(recipe_json),
+        "",
     ])
 
 
@@ -92,8 +109,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     summary = write_results(autoencoder_scores(index, args.out, progress=not args.quiet), args.out)
     minutes, cpu_minutes = (time.perf_counter() - start) / 60, (time.process_time() - cpu_start) / 60
-    recipe = json.loads((args.out / "recipe.json").read_text())["recipe"]
-    text = report(args, summary, minutes, cpu_minutes, index.attrs.get("manifest", {}), recipe)
+    recipe_json = json.loads((args.out / "recipe.json").read_text())
+    text = report(args, summary, minutes, cpu_minutes, index.attrs.get("manifest", {}), recipe_json)
     args.report.write_text(text, encoding="utf-8")
     print(text)
 
