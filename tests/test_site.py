@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from asdlib.teaching.saved_widgets import WIDGET_STATE, WIDGET_VIEW
 from asdlib.teaching.series import execute_notebook, list_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,8 +117,8 @@ def test_builder_stages_missing_notebooks_with_a_clear_message(tmp_path):
     builder = _load("build_book")
     stage = tmp_path / "src"
     stage.mkdir()
-    missing = builder.stage_site(tmp_path / "nothing_executed", stage)
-    assert [p.name for p in missing] == [p.name for p in NOTEBOOKS]
+    found = builder.stage_site(tmp_path / "nothing_executed", stage)
+    assert [p.name for p in found["missing"]] == [p.name for p in NOTEBOOKS] and not found["broken"]
     for path in NOTEBOOKS:
         text = (stage / path.name).read_text()
         assert "No executed copy of this notebook" in text and "make run" in text
@@ -126,18 +127,68 @@ def test_builder_stages_missing_notebooks_with_a_clear_message(tmp_path):
     assert all(p.stem in toc for p in NOTEBOOKS) and "instructor_guide" in toc and "glossary" in toc
 
 
-def test_progress_bar_widgets_become_static_html():
+def test_progress_bar_widgets_become_static_html_and_finished():
     builder = _load("build_book")
-    state = {"box": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_a", "IPY_MODEL_b"]}},
-             "a": {"model_name": "HTMLModel", "state": {"value": "epochs: 100%"}},
-             "b": {"model_name": "FloatProgressModel", "state": {"value": 5.0, "max": 5.0}}}
-    nb = {"metadata": {"widgets": {builder.WIDGET_STATE: {"state": state}}},
-          "cells": [{"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {
-              builder.WIDGET_VIEW: {"model_id": "box"}, "text/plain": "epochs: 0%"}}]}]}
-    assert builder.freeze_widgets(nb) == 1
-    data = nb["cells"][0]["outputs"][0]["data"]
-    assert builder.WIDGET_VIEW not in data and "widgets" not in nb["metadata"]
-    assert '<progress value="5.0" max="5.0">' in data["text/html"] and "epochs: 100%" in data["text/html"]
+
+    def bar(n: float, pct: str, shown: str) -> dict:  # tqdm's three models, as an executed notebook saves them
+        return {"box": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_a", "IPY_MODEL_b", "IPY_MODEL_c"]}},
+                "a": {"model_name": "HTMLModel", "state": {"value": f"epochs:\u2007{pct}"}},
+                "b": {"model_name": "FloatProgressModel", "state": {"value": n, "max": 5.0}},
+                "c": {"model_name": "HTMLModel", "state": {"value": f"\u2007{shown}/5\u2007[00:07&lt;00:00]"}}}
+
+    for state in (bar(5.0, "100%", "5"), bar(5.0, "\u200780%", "4")):  # the second: frozen at its last redraw
+        nb = {"metadata": {"widgets": {WIDGET_STATE: {"state": state}}},
+              "cells": [{"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {
+                  WIDGET_VIEW: {"model_id": "box"}, "text/plain": "epochs: 0%"}}]}]}
+        assert builder.freeze_widgets(nb) == 1
+        data = nb["cells"][0]["outputs"][0]["data"]
+        assert WIDGET_VIEW not in data and "widgets" not in nb["metadata"]
+        page = data["text/html"].replace("\u2007", " ")
+        assert '<progress value="5.0" max="5.0">' in page and "epochs: 100%" in page and "5/5 [00:07&lt;" in page
+
+
+def _executed_copies(folder: Path) -> dict[str, str]:
+    """Executed copies that cannot be used, one per way of being broken: -> {name: what the message says}."""
+    folder.mkdir()
+    names = [p.name for p in NOTEBOOKS]
+    text = NOTEBOOKS[1].read_text()
+    (folder / names[0]).write_text(NOTEBOOKS[0].read_text())  # a good one (no outputs, but a notebook)
+    (folder / names[1]).write_text(text[: len(text) // 2])  # truncated
+    (folder / names[2]).write_text("{}")
+    (folder / names[3]).write_text("[]")
+    half_run = json.loads(NOTEBOOKS[4].read_text())
+    code = next(c for c in half_run["cells"] if c["cell_type"] == "code")
+    code["outputs"] = [{"output_type": "error", "ename": "ClaimError", "evalue": "the gain grows", "traceback": []}]
+    (folder / names[4]).write_text(json.dumps(half_run))
+    return {names[1]: "not valid JSON", names[2]: 'not a notebook (no "cells" list', names[3]: "a JSON list",
+            names[4]: "stopped half-way"}
+
+
+def test_builder_names_executed_copies_it_cannot_use_and_stages_every_page(tmp_path):
+    builder = _load("build_book")
+    stage = tmp_path / "src"
+    stage.mkdir()
+    broken = _executed_copies(tmp_path / "executed")
+    found = builder.stage_site(tmp_path / "executed", stage)
+    assert len(found["broken"]) == len(broken), found["broken"]
+    for message, (name, what) in zip(found["broken"], broken.items()):
+        assert message.startswith(f"{tmp_path / 'executed' / name}: ") and what in message, message
+        assert "cannot be used" in (stage / name).read_text()
+    assert all((stage / p.name).is_file() for p in NOTEBOOKS)
+    assert "cannot be used" not in (stage / NOTEBOOKS[0].name).read_text()
+
+
+@pytest.mark.slow
+def test_builder_exits_non_zero_on_a_broken_copy_after_building_the_other_pages(tmp_path):
+    broken = _executed_copies(tmp_path / "executed")
+    run = subprocess.run([sys.executable, str(SITE_DIR / "build_book.py"), "--executed", str(tmp_path / "executed"),
+                          "--out", str(tmp_path / "book")], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == len(broken) and all(name in e for name, e in zip(broken, errors)), run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    for path in NOTEBOOKS:
+        assert (tmp_path / "book" / f"{path.stem}.html").is_file(), path.stem
 
 
 def test_instructor_material_is_linked_and_cites_the_papers():
