@@ -246,6 +246,7 @@ def test_site_has_every_page_and_the_navigation(site):
         assert all(f'{p.stem}.html"' in html for p in NOTEBOOKS if p != path), f"{path.stem}: navigation"
         assert "bd-toc" in html, f"{path.stem}: no table of contents"
         assert "No executed copy" not in html, f"{path.stem}: built without outputs"
+        assert html.count("search-button-field") == 1, f"{path.stem}: more than one search field"
 
 
 @pytest.mark.slow

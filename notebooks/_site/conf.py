@@ -47,6 +47,7 @@ html_theme_options = {
     "use_repository_button": True,
     "use_download_button": True,
     "home_page_in_toc": True,
+    "navbar_persistent": [],  # else the PyData theme adds a second search field in a header bar of its own
     "show_navbar_depth": 1,
     "launch_buttons": {"colab_url": "https://colab.research.google.com",
                        "binderhub_url": "https://mybinder.org",
