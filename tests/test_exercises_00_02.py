@@ -54,6 +54,20 @@ def test_ex00_anomaly_count(index, capsys):
     assert not verdict(capsys)[0]
 
 
+def test_ex00_anomaly_count_accepts_0d_tensors_and_arrays(index, capsys):
+    mask = (index.machine_type == "valve") & (index.label == "anomaly")
+    for answer in (torch.tensor(mask.to_numpy()).sum(), np.array(mask.sum()), np.sum(mask.to_numpy())):
+        ex00.check_anomaly_count(answer, index, machine_type="valve")  # the probes that were rejected
+        ok, out = verdict(capsys)
+        assert ok and "16 anomalous" in out and "int(...)" not in out, (type(answer), out)
+    ex00.check_anomaly_count(mask, index, machine_type="valve")  # the mask itself: a hint about *this* answer
+    ok, out = verdict(capsys)
+    assert not ok and "boolean mask itself" in out and "Series" in out
+    ex00.check_anomaly_count(index[mask], index, machine_type="valve")
+    ok, out = verdict(capsys)
+    assert not ok and "len(...)" in out
+
+
 def test_ex00_class_of(capsys):
     ex00.check_class_of(solutions("00").class_of)
     assert verdict(capsys)[0]
@@ -88,6 +102,20 @@ def test_ex00_reorder(capsys):
     assert "shape" in verdict(capsys)[1]
     ex00.check_reorder(crash)
     assert not verdict(capsys)[0]
+
+
+def test_ex00_reorder_accepts_torch_and_numpy_idioms(capsys):
+    perm = class_permutation("noisy_arcmix", "stgram_paper")
+    ex00.check_reorder(lambda logits: logits.index_select(1, torch.as_tensor(perm)))  # the probe: torch only
+    assert verdict(capsys)[0]
+    ex00.check_reorder(lambda logits: np.take(np.asarray(logits), perm, axis=1))  # numpy only
+    assert verdict(capsys)[0]
+    ex00.check_reorder(lambda logits: logits.index_select(0, torch.as_tensor([2, 0, 1])))  # rows, torch
+    ok, out = verdict(capsys)
+    assert not ok and "rows (clips) moved" in out
+    ex00.check_reorder(lambda logits: None)  # a missing return: said so, not "raised on a numpy array too"
+    ok, out = verdict(capsys)
+    assert not ok and "returned None" in out and "numpy" not in out
 
 
 def test_ex01_crest_factor(capsys):
@@ -134,6 +162,31 @@ def test_ex02_num_frames(capsys):
     assert not verdict(capsys)[0]
     ex02.check_num_frames(lambda n: 1 + n // 512)  # no hop_length argument: a TypeError
     assert not verdict(capsys)[0]
+    ex02.check_num_frames(lambda n, hop_length=512: float(1 + n // hop_length))  # valid alternative: 313.0
+    assert verdict(capsys)[0]
+
+
+def test_ex02_num_frames_varies_the_hop(capsys):
+    ex02.check_num_frames(lambda n, hop_length=512: 1 + n // 512)  # the probe that passed: the hop ignored
+    ok, out = verdict(capsys)
+    assert not ok and "ignores its hop_length" in out
+
+
+def _stft_frames(n: int, hop_length: int = 512) -> int:
+    """Frames counted by running torch.stft (n_fft 1024, centred, reflect padding) on n samples."""
+    x = torch.zeros(n)
+    return torch.stft(x, n_fft=1024, hop_length=hop_length, window=torch.hann_window(1024),
+                      return_complex=True).shape[-1]
+
+
+def test_ex02_num_frames_accepts_a_torch_stft_count(capsys):
+    with pytest.raises(RuntimeError):
+        _stft_frames(511)  # reflect padding needs more than n_fft // 2 samples: why the checker explains it
+    ex02.check_num_frames(_stft_frames)
+    ok, out = verdict(capsys)
+    assert ok and "511 samples" in out and "reflect padding" in out
+    ex02.check_num_frames(lambda n, hop_length=512: _stft_frames(n, 512))  # the hop ignored, measured
+    assert "ignores its hop_length" in verdict(capsys)[1]
 
 
 def test_ex02_hz_to_mel_htk(capsys):
@@ -167,3 +220,21 @@ def test_ex02_temporal_attention(capsys):
     assert not verdict(capsys)[0]
     ex02.check_temporal_attention(crash)
     assert not verdict(capsys)[0]
+
+
+def _numpy_tagram(mel: np.ndarray) -> np.ndarray:
+    """A numpy TAgram: works on arrays only (np.max(tensor, axis=..., keepdims=...) does not)."""
+    mel = np.asarray(mel)
+    gate = 1 / (1 + np.exp(-(mel.max(axis=-2, keepdims=True) + mel.mean(axis=-2, keepdims=True))))
+    return gate * mel
+
+
+def test_ex02_temporal_attention_accepts_numpy(capsys):
+    ex02.check_temporal_attention(_numpy_tagram)  # the probe that was rejected
+    assert verdict(capsys)[0]
+    ex02.check_temporal_attention(lambda mel: _numpy_tagram(mel)[:, :, :10])  # a wrong shape: one clear message
+    ok, out = verdict(capsys)
+    assert not ok and "(2, 128, 10)" in out and "(2, 128, 20)" in out and "torch tensor of shape" not in out
+    ex02.check_temporal_attention(lambda mel: np.asarray(mel) * 1 / (1 + np.exp(-np.asarray(mel).max(
+        axis=-1, keepdims=True) - np.asarray(mel).mean(axis=-1, keepdims=True))))  # numpy, over time
+    assert "time axis" in verdict(capsys)[1]

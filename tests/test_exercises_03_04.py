@@ -117,14 +117,21 @@ def test_arcmix(sol04, capsys):
     assert not verdict(capsys)[0]
 
 
-def test_angle_auc(sol04, capsys):
+@pytest.fixture(scope="module")
+def angle_scores() -> pd.DataFrame:
+    """Two types, two IDs each; the angle is larger for anomalies, the run's score is unrelated noise."""
     rng = np.random.default_rng(0)
     rows = [(t, i, label) for t, ids in (("fan", (0, 2)), ("valve", (0, 2))) for i in ids
             for label in ["normal"] * 10 + ["anomaly"] * 10]
     scores = pd.DataFrame(rows, columns=["machine_type", "machine_id", "label"])
     anomalous = (scores.label == "anomaly").to_numpy()
-    scores["angle"] = rng.uniform(10, 40, len(scores)) + 8 * anomalous
+    scores["angle"] = rng.uniform(10, 40, len(scores)) + 8 * anomalous + 4 * (scores.machine_id == 2)
     scores["score"] = rng.uniform(0, 1, len(scores))  # another score: its AUC is not the answer
+    return scores
+
+
+def test_angle_auc(sol04, angle_scores, capsys):
+    scores = angle_scores
     answer = sol04.angle_auc(scores)
     assert 0.5 < answer < 1.0
     ex04.check_angle_auc(answer, scores)
@@ -132,17 +139,71 @@ def test_angle_auc(sol04, capsys):
     ex04.check_angle_auc(100 * answer, scores)  # valid alternative: percent
     assert verdict(capsys)[0]
     ex04.check_angle_auc(sol04.angle_auc(scores.assign(angle=scores.score)), scores)
-    assert not verdict(capsys)[0]
+    ok, out = verdict(capsys)
+    assert not ok and "the run's anomaly score" in out
+    ex04.check_angle_auc(1 - answer, scores)
+    assert "1 − AUC" in verdict(capsys)[1]
     ex04.check_angle_auc("high", scores)
     assert not verdict(capsys)[0]
 
 
-def test_mixed_fraction(sol04, capsys):
-    ex04.check_mixed_fraction(sol04.mixed_fraction())
+def test_angle_auc_accepts_its_own_printed_rounding(sol04, angle_scores, capsys):
+    answer = sol04.angle_auc(angle_scores)
+    ex04.check_angle_auc(answer, angle_scores)
+    printed = verdict(capsys)[1].split("average AUC ")[1].split(" %")[0]  # e.g. "84.77"
+    ex04.check_angle_auc(float(printed), angle_scores)  # the probe that was rejected
     assert verdict(capsys)[0]
-    ex04.check_mixed_fraction(sol04.mixed_fraction(5000))  # valid alternative: fewer draws
+    ex04.check_angle_auc(round(answer, 4), angle_scores)  # the fraction to 4 decimals
     assert verdict(capsys)[0]
-    ex04.check_mixed_fraction(0.6)  # what a uniform λ would give
+    ex04.check_angle_auc(float(printed) + 0.02, angle_scores)  # beyond the rounding: still wrong
     assert not verdict(capsys)[0]
+
+
+def test_mixed_fraction(sol04, capsys):
+    ex04.check_mixed_fraction(sol04.mixed_fraction(), draws=20000)
+    assert verdict(capsys)[0]
+    ex04.check_mixed_fraction(sol04.mixed_fraction(5000), draws=5000)  # valid alternative: fewer draws
+    assert verdict(capsys)[0]
+    ex04.check_mixed_fraction(0.6, draws=5000)  # what a uniform λ would give
+    ok, out = verdict(capsys)
+    assert not ok and "uniform" in out
+    ex04.check_mixed_fraction(1 - sol04.mixed_fraction(), draws=20000)
+    assert "*outside*" in verdict(capsys)[1]
     ex04.check_mixed_fraction([0.4])
     assert not verdict(capsys)[0]
+    ex04.check_mixed_fraction(0.4, draws=100)
+    assert "too few" in verdict(capsys)[1]
+
+
+def test_mixed_fraction_rejects_a_bare_guess(capsys):
+    ex04.check_mixed_fraction(0.4)  # the probe that passed: a share with no draws behind it
+    ok, out = verdict(capsys)
+    assert not ok and "cannot be told from a guess" in out and "draws=" in out
+    p = ex04._mixed_fraction()
+    ex04.check_mixed_fraction(p)  # the exact value (scipy.stats.beta.cdf) is not a guess
+    assert verdict(capsys)[0]
+
+
+def test_mixed_fraction_accepts_honest_1000_draw_estimates(capsys):
+    """The probe that failed 1 time in 5: 200 seeds of 1000 draws, as the share with draws, or the draws."""
+    passed = 0
+    for seed in range(200):
+        lam = np.random.default_rng(seed).beta(0.5, 0.5, 1000)
+        ex04.check_mixed_fraction(float(np.mean((lam > 0.2) & (lam < 0.8))), draws=1000)
+        passed += verdict(capsys)[0]
+    assert passed == 200
+    ex04.check_mixed_fraction(lam)  # valid alternative: the sampled λ themselves
+    ok, out = verdict(capsys)
+    assert ok and "1000 draws" in out
+    ex04.check_mixed_fraction(torch.as_tensor((lam > 0.2) & (lam < 0.8)))  # or their boolean mask
+    assert verdict(capsys)[0]
+
+
+def test_mixed_fraction_percent_gets_a_units_note(sol04, capsys):
+    share = sol04.mixed_fraction()
+    ex04.check_mixed_fraction(100 * share, draws=20000)  # valid alternative: percent, read as such
+    ok, out = verdict(capsys)
+    assert ok and "%" in out
+    ex04.check_mixed_fraction(100 * (1 - share), draws=20000)  # wrong and in percent: the hint says both
+    ok, out = verdict(capsys)
+    assert not ok and "read as" in out and "*outside*" in out

@@ -24,16 +24,58 @@ def report(ok: bool, success: str, hint: str) -> None:
     print(f"{SUCCESS} {success}" if ok else f"{FAILURE} {hint}")
 
 
+class NoResult(ValueError):
+    """A learner's function that returned None (a missing ``return``)."""
+
+
 def crash_hint(err: Exception, what: str = "your function") -> str:
     """The hint for a learner's code that raised: the exception's type and message."""
+    if isinstance(err, NoResult):
+        return f"{what} returned None: end it with return and the result"
     return f"{what} raised {type(err).__name__}: {err}"
 
 
+def scalar(answer):
+    """A 0-d numpy array or torch tensor as its Python number (``np.array(3)``, ``torch.tensor(3)`` -> 3);
+    anything else unchanged."""
+    if getattr(answer, "ndim", None) == 0 and hasattr(answer, "item"):
+        return answer.item()
+    return answer
+
+
 def whole_number(answer) -> int | None:
-    """``answer`` as an int if it is a whole number (int, numpy integer, or a float such as 60.0), else None."""
+    """``answer`` as an int if it is a whole number (int, numpy integer, a float such as 60.0, or a 0-d array
+    or tensor holding one), else None."""
+    answer = scalar(answer)
     if isinstance(answer, (bool, np.bool_)) or not isinstance(answer, numbers.Real):
         return None
     return int(answer) if float(answer).is_integer() else None
+
+
+def to_numpy(value) -> np.ndarray:
+    """A learner's array-like result (numpy array, torch tensor on any device, list, pandas object) as a
+    float64 numpy array."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    return np.asarray(value, dtype=np.float64)
+
+
+def run_on_array_and_tensor(fn, x: np.ndarray) -> list[tuple[str, np.ndarray | None, Exception | None]]:
+    """Call ``fn`` on a torch tensor and on a numpy array holding ``x`` (a copy each): a torch idiom
+    (``index_select``, ``amax``) and a numpy one are both valid answers. ``-> [(kind, result, error)]``, the
+    result as a float64 array, or None with the exception the call (or the conversion) raised."""
+    import torch
+
+    outcomes = []
+    for kind, value in (("torch tensor", torch.from_numpy(x.copy())), ("numpy array", x.copy())):
+        try:
+            result = fn(value)
+            if result is None:
+                raise NoResult
+            outcomes.append((kind, to_numpy(result), None))
+        except Exception as err:  # a learner's bug is a hint, not a crash of the notebook
+            outcomes.append((kind, None, err))
+    return outcomes
 
 
 def solution_source(number: str) -> str:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from asdlib.data import dcase
-from asdlib.teaching.exercises import crash_hint, report, show_solution, whole_number
+from asdlib.teaching.exercises import (NoResult, crash_hint, report, run_on_array_and_tensor, show_solution,
+                                       whole_number)
 
 CLASS_CASES = (  # (file name, machine type, label order): dev, additional and evaluation-test names
     ("normal_id_00_00000000.wav", "fan", "stgram_paper"),
@@ -27,17 +28,32 @@ def solution(k: int) -> None:
     show_solution("00", k)
 
 
+def _not_a_count_hint(answer) -> str:
+    """Why ``answer`` is not a count, from what it is: a mask, a table, a several-element array, a fraction."""
+    if isinstance(answer, pd.DataFrame):
+        return f"that is a table of {len(answer)} rows, not a count: the count is its length, len(...)"
+    if hasattr(answer, "dtype") and getattr(answer, "ndim", 0) >= 1:
+        kind = type(answer).__name__
+        if str(answer.dtype) in ("bool", "torch.bool"):
+            return f"that is the boolean mask itself ({kind} of {len(answer)} values): count its True " \
+                   "values with .sum()"
+        return f"that is a {kind} of {len(answer)} values, not one count: sum a boolean mask, or take len(...)"
+    return f"expected a count (a whole number such as 12), got {answer!r} ({type(answer).__name__})"
+
+
 def check_anomaly_count(answer, index: pd.DataFrame, *, machine_type: str) -> None:
-    """Exercise 1: the number of anomalous test clips of ``machine_type`` in ``index`` (a count)."""
+    """Exercise 1: the number of anomalous test clips of ``machine_type`` in ``index`` (a count).
+
+    Any whole number passes: an int, a numpy integer, a float such as 16.0, a 0-d array or tensor.
+    """
     of_type, anomalous = index["machine_type"] == machine_type, index["label"] == "anomaly"
     expected = int((of_type & anomalous).sum())
     got = whole_number(answer)
     if got == expected:
-        note = "" if isinstance(answer, (int, np.integer)) else f" (a count is a whole number: int(...) gives {expected})"
+        note = f" (a count is a whole number: int(...) gives {expected})" if isinstance(answer, float) else ""
         return report(True, f"{machine_type} has {expected} anomalous test clips{note}", "")
     if got is None:
-        return report(False, "", f"expected a count (a whole number such as 12), got {answer!r} "
-                      f"({type(answer).__name__}); a boolean mask summed with .sum() gives one")
+        return report(False, "", _not_a_count_hint(answer))
     wrong = {int(anomalous.sum()): "that counts the anomalous clips of every machine type: also keep only "
                                    f"the rows whose machine_type is {machine_type!r}",
              int((of_type & (index["split"] == "test")).sum()): "that counts every test clip of the type, "
@@ -71,30 +87,40 @@ def check_class_of(class_of) -> None:
     return report(True, f"class_of is right on {len(CLASS_CASES)} file names in all three label orders", "")
 
 
-def check_reorder(to_ours) -> None:
-    """Exercise 3: ``to_ours(logits)``: ``(B, 41)`` logits from Noisy-ArcMix's class order to asdlib's."""
-    logits = np.random.default_rng(0).normal(size=(3, dcase.NUM_CLASSES))  # (B, K)
-    perm = np.asarray(dcase.class_permutation("noisy_arcmix", "stgram_paper"))
-    expected = logits[:, perm]
-    try:
-        got = np.asarray(to_ours(logits.copy()), dtype=float)
-    except Exception as err:
-        return report(False, "", crash_hint(err))
-    if got.shape != expected.shape:
-        return report(False, "", f"the result has shape {got.shape}; it must keep the batch and all "
-                      f"{dcase.NUM_CLASSES} classes, {expected.shape}: only the order of the columns changes")
-    if np.allclose(got, expected):
-        return report(True, "column j of the result is now the machine ID that class j means in our order", "")
+def _reorder_hint(got: np.ndarray, logits: np.ndarray, perm: np.ndarray) -> str:
+    """What a wrong re-ordering did: nothing, the reverse direction, the rows instead of the columns."""
     inverse = np.empty_like(perm)
     inverse[perm] = np.arange(len(perm))
     if np.allclose(got, logits):
-        hint = "the logits are unchanged: the columns must be re-ordered"
-    elif np.allclose(got, logits[:, inverse]):
-        hint = ("that is the reverse direction (our order -> noisy_arcmix): swap the two orders you pass to "
+        return "the logits are unchanged: the columns must be re-ordered"
+    if np.allclose(got, logits[:, inverse]):
+        return ("that is the reverse direction (our order -> noisy_arcmix): swap the two orders you pass to "
                 "class_permutation, or invert the permutation")
-    elif np.allclose(np.sort(got, axis=0), np.sort(logits, axis=0)):
-        hint = "the rows (clips) moved: re-order the class axis (columns), not the batch axis"
-    else:
-        hint = "select the columns with an index array from dcase.class_permutation; check its direction " \
-               "against class 21 (see the cell above)"
-    return report(False, "", hint)
+    if np.allclose(np.sort(got, axis=0), np.sort(logits, axis=0)):
+        return "the rows (clips) moved: re-order the class axis (columns), not the batch axis"
+    return "select the columns with an index array from dcase.class_permutation; check its direction " \
+           "against class 21 (see the cell above)"
+
+
+def check_reorder(to_ours) -> None:
+    """Exercise 3: ``to_ours(logits)``: ``(B, 41)`` logits from Noisy-ArcMix's class order to asdlib's.
+
+    The logits are given once as a torch tensor (what a model outputs) and once as a numpy array: torch idioms
+    (``logits[:, perm]``, ``index_select``) and numpy ones (``np.take``) pass, whichever input they work on.
+    """
+    logits = np.random.default_rng(0).normal(size=(3, dcase.NUM_CLASSES))  # (B, K)
+    perm = np.asarray(dcase.class_permutation("noisy_arcmix", "stgram_paper"))
+    expected = logits[:, perm]
+    outcomes = run_on_array_and_tensor(to_ours, logits)
+    ran = [got for _, got, _ in outcomes if got is not None]
+    if not ran:
+        kind, _, err = outcomes[0]
+        also = "" if isinstance(err, NoResult) else ", and on a numpy array too"
+        return report(False, "", f"{crash_hint(err)} on a {kind} of logits{also}")
+    if any(got.shape == expected.shape and np.allclose(got, expected) for got in ran):
+        return report(True, "column j of the result is now the machine ID that class j means in our order", "")
+    got = ran[0]
+    if got.shape != expected.shape:
+        return report(False, "", f"the result has shape {got.shape}; it must keep the batch and all "
+                      f"{dcase.NUM_CLASSES} classes, {expected.shape}: only the order of the columns changes")
+    return report(False, "", _reorder_hint(got, logits, perm))

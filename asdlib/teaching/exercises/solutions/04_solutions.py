@@ -26,7 +26,8 @@ def angle_auc(scores: pd.DataFrame) -> float:
 
 
 def mixed_fraction(n: int = 20000, *, alpha: float = 0.5, low: float = 0.2, high: float = 0.8) -> float:
-    """Exercise 3: the share of ``n`` sampled λ ~ Beta(α, α) with ``low < λ < high``."""
+    """Exercise 3: the share of ``n`` sampled λ ~ Beta(α, α) with ``low < λ < high``. Chance moves it by
+    about √(p (1 − p) / n), so the checker needs ``n``: ``ex04.check_mixed_fraction(share, draws=n)``."""
     rng = np.random.default_rng(0)
     lam = np.array([sample_mixup(2, alpha=alpha, rng=rng)[0] for _ in range(n)])
     return float(np.mean((lam > low) & (lam < high)))
