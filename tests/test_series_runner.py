@@ -109,10 +109,9 @@ def test_options_are_checked_before_a_kernel_starts(tmp_path):
     with pytest.raises(ValueError, match=rf"--only 99: no notebook numbered 99 .*the series has {', '.join(numbers)}"):
         list_notebooks("99")
     assert [p.name[:2] for p in list_notebooks(f"{int(numbers[1])},{numbers[0]}")] == numbers[:2]  # "1" = "01"
-    for args, expected in ((["--data", str(a_file)], "error: --data"), (["--only", "99"], "error: --only 99")):
-        cli = subprocess.run([sys.executable, "-m", "asdlib", "run-series", "--build", str(tmp_path / "b"), *args],
-                             capture_output=True, text=True, timeout=120)
-        assert cli.returncode == 2 and cli.stderr.startswith(expected) and "Traceback" not in cli.stderr, cli.stderr
+    cli = subprocess.run([sys.executable, "-m", "asdlib", "run-series", "--build", str(tmp_path / "b"),
+                          "--data", str(a_file)], capture_output=True, text=True, timeout=120)  # the command line
+    assert cli.returncode == 2 and cli.stderr.startswith("error: --data") and "Traceback" not in cli.stderr, cli.stderr
     assert not (tmp_path / "b").exists()
 
 
