@@ -141,6 +141,32 @@ def level_distributions(levels: pd.DataFrame, *, value: str = "rms_dbfs", ax: Ax
     return ax
 
 
+def level_panels(levels: pd.DataFrame, *, value: str = "rms_dbfs", ncols: int = 6) -> Figure:
+    """Per-clip levels, one panel per machine type, each on its own y-axis; columns as for
+    :func:`level_distributions`. A shared axis spans the wide gaps between the types and flattens a within-type
+    spread of a few tenths of a dB to a line; here each panel zooms in on its own type. The groups are told
+    apart by position and label, not by colour alone."""
+    import seaborn as sns
+
+    order = [t for t in MACHINE_TYPES if t in set(levels["machine_type"])]
+    groups = [g for g in GROUP_COLORS if g in set(levels["group"])]
+    ncols = min(ncols, len(order))
+    nrows = -(-len(order) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols + 0.6, 3.2 * nrows), squeeze=False,
+                             layout="constrained")
+    for i, (ax, machine_type) in enumerate(zip(axes.ravel(), order)):
+        style = dict(data=levels[levels["machine_type"] == machine_type], x="group", y=value, hue="group",
+                     order=groups, hue_order=groups, palette=GROUP_COLORS, ax=ax, legend=False)
+        sns.boxplot(**style, showfliers=False, boxprops={"alpha": 0.35})
+        sns.stripplot(**style, size=2.5, alpha=0.6, jitter=0.25)
+        ax.set_xticks(range(len(groups)), [g.replace("/", "\n") for g in groups], fontsize="x-small")
+        ylabel = "RMS level (dBFS)" if value == "rms_dbfs" else value
+        ax.set(title=machine_type, xlabel="", ylabel=ylabel if i % ncols == 0 else "")
+    for ax in axes.ravel()[len(order):]:
+        ax.set_visible(False)
+    return fig
+
+
 def average_spectra(curves: Mapping[str, object], *, freqs_hz=None, ax: Axes | None = None,
                     title: str | None = None, colors: Mapping[str, str] | None = None,
                     ylabel: str = "level (dB)") -> Axes:
