@@ -92,6 +92,21 @@ def cmd_run_series(args: argparse.Namespace) -> int:
     return run_series(data=args.data, build=args.build, size=args.size, only=args.only)
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from asdlib.data.index import index_dataset
+    from asdlib.evaluation.autoencoder import autoencoder_scores, write_results
+    from asdlib.evaluation.metrics import to_markdown
+    from asdlib.training.autoencoder import cpu_threads, fit_autoencoders
+
+    index = index_dataset(args.data)
+    fit_autoencoders(index, args.out, epochs=args.epochs, threads=args.threads, progress=not args.quiet)
+    with cpu_threads(args.threads):
+        summary = write_results(autoencoder_scores(index, args.out, progress=not args.quiet), args.out)
+    print(to_markdown(summary))
+    print(f"wrote models, scores and AUC/pAUC tables to {args.out}", file=sys.stderr)
+    return 0
+
+
 def _index_summary(root, **kwargs) -> str:
     """Counts per machine type × machine ID × split/label, as a printable table."""
     from asdlib.data.index import index_dataset
@@ -191,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="default", help="dataset size the notebooks use (smoke for CI)")
     p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 00,01")
     p.set_defaults(func=cmd_run_series)
+
+    p = sub.add_parser("baseline", help="train the DCASE2020 autoencoder baseline (one per machine type) and "
+                                        "score its test clips")
+    p.add_argument("--data", required=True, type=Path, help="dataset root")
+    p.add_argument("--out", required=True, type=Path, help="folder for the models, scores and tables")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 100, the published recipe)")
+    p.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads (default: PyTorch's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_baseline)
 
     from asdlib.teaching.pretrained import add_cli_commands  # list / verify / train the shipped reference runs
     add_cli_commands(sub)
