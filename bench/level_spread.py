@@ -1,11 +1,11 @@
 """How much the level (RMS, dBFS) of real DCASE2020 clips varies, normal against anomalous, per machine type.
 
-The procedural generator sets every clip's level from a per-type mean and spread (``asdlib.data.synth.LEVEL_DBFS``)
-before the fault sound is added, so on procedural data a clip's level says little about its label. On the real
-recordings the question is empirical. This script reads the real test clips in
-``../shared/real_samples/dcase2020_dev/<type>/test`` (read here only; never copied) and reports, per type and
-label, the number of clips, the median level, the standard deviation of the level across the clips of each
-machine ID (then averaged over IDs, so that level differences between machines do not count) and over all
+The procedural generator sets every clip's level from a per-type mean and spread
+(``asdlib.data.synth.LEVEL_DBFS``) before the fault sound is added, so on procedural data a clip's level says
+little about its label. On the real recordings the question is empirical. This script reads the real test
+clips in ``../shared/real_samples/dcase2020_dev/<type>/test`` (read here only; never copied) and reports, per
+type and label, the number of clips, the median level, the standard deviation of the level across the clips of
+each machine ID (then averaged over IDs, so that level differences between machines do not count) and over all
 clips of the type. Writes ``bench/results/level_spread.md`` and prints the table.
 
     python bench/level_spread.py [--shared ../shared] [--no-save]
@@ -17,7 +17,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import soundfile as sf
 
@@ -42,10 +41,11 @@ def clip_levels(real_dir: Path) -> pd.DataFrame:
 
 
 def spread_table(levels: pd.DataFrame) -> pd.DataFrame:
-    """Per type and label: clips, median level, sd within machine ID (mean over IDs with ≥ 2 clips), sd overall."""
+    """Per type and label: clips, median level, sd within machine ID (mean over IDs), sd overall."""
     within = (levels.groupby(["machine_type", "label", "machine_id"]).dbfs.std(ddof=1)
               .groupby(["machine_type", "label"]).mean())
-    table = levels.groupby(["machine_type", "label"]).dbfs.agg(clips="count", median="median", sd_overall="std")
+    table = levels.groupby(["machine_type", "label"]).dbfs.agg(clips="count", median="median",
+                                                                 sd_overall="std")
     table["sd_within_id"] = within
     table = table.reindex(MACHINE_TYPES, level=0)
     table["generator sd"] = [LEVEL_DBFS[t][1] for t, _ in table.index]
@@ -67,15 +67,16 @@ def main() -> None:
     text = ("# Level spread of real DCASE2020 clips, normal vs anomalous\n\n"
             f"`python bench/level_spread.py`: {len(levels)} real development test clips "
             f"({levels.groupby(['machine_type', 'machine_id', 'label']).ngroups} machine ID × label groups, "
-            "2–3 clips each), RMS level in dBFS. `sd_within_id`: the standard deviation of the level across the "
-            "clips of one machine ID and label, averaged over IDs; `sd_overall`: across all clips of the type and "
-            "label; `generator sd`: the spread `asdlib.data.synth` draws every procedural clip's level from "
-            "(normal and anomalous alike).\n\n"
+            "2–3 clips each), RMS level in dBFS. `sd_within_id`: the standard deviation of the level "
+            "across the clips of one machine ID and label, averaged over IDs; `sd_overall`: across all clips "
+            "of the type and label; `generator sd`: the spread `asdlib.data.synth` draws every procedural "
+            "clip's level from (normal and anomalous alike).\n\n"
             + table.reset_index().to_markdown(index=False) + "\n\n"
-            + "".join(f"Anomalous / normal `{col}`: " + ", ".join(f"{t} {r:.1f}×" for t, r in rat.items()) + ".\n"
+            + "".join(f"Anomalous / normal `{col}`: "
+                      + ", ".join(f"{t} {r:.1f}×" for t, r in rat.items()) + ".\n"
                       for col, rat in ratio.items()) + "\n"
-            "With 2–3 clips per group every sd here is a rough estimate (one clip more can change it by half); "
-            "read the pattern across types, not single values.\n")
+            "With 2–3 clips per group every sd here is a rough estimate (one clip more can change it by "
+            "half); read the pattern across types, not single values.\n")
     print(text)
     if not args.no_save:
         out = REPO / "bench" / "results" / "level_spread.md"

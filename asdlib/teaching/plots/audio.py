@@ -143,9 +143,9 @@ def level_distributions(levels: pd.DataFrame, *, value: str = "rms_dbfs", ax: Ax
 
 def level_panels(levels: pd.DataFrame, *, value: str = "rms_dbfs", ncols: int = 6) -> Figure:
     """Per-clip levels, one panel per machine type, each on its own y-axis; columns as for
-    :func:`level_distributions`. A shared axis spans the wide gaps between the types and flattens a within-type
-    spread of a few tenths of a dB to a line; here each panel zooms in on its own type. The groups are told
-    apart by position and label, not by colour alone."""
+    :func:`level_distributions`. A shared axis spans the wide gaps between the types and flattens a
+    within-type spread of a few tenths of a dB to a line; here each panel zooms in on its own type. The
+    groups are told apart by position and label, not by colour alone."""
     import seaborn as sns
 
     order = [t for t in MACHINE_TYPES if t in set(levels["machine_type"])]
