@@ -6,8 +6,9 @@ redrawn separately (*stratified*). :func:`paired_bootstrap` gives the interval o
 the choice of test clips alone. Training again with another seed moves the result as well, often by more;
 :func:`hierarchical_bootstrap` adds that spread by also redrawing the seeds of each run with replacement before
 the clips (the two-stage bootstrap for hierarchical data, Davison & Hinkley 1997, *Bootstrap Methods and their
-Application*, §3.8). A run with one seed has no seed-to-seed spread to draw from: its seed sd is NaN, never 0,
-and the comparison is flagged ``seed_aware=False``.
+Application*, §3.8). With few seeds the seed redraws are coarse (a bootstrap of n values spreads (n − 1)/n of
+their variance), so with 2–3 seeds the interval runs narrow. A run with one seed has no seed-to-seed spread to
+draw from: its seed sd is NaN, never 0, and the comparison is flagged ``seed_aware=False``.
 """
 from __future__ import annotations
 
