@@ -13,6 +13,7 @@ import soundfile as sf
 from asdlib.data import machines, synth
 from asdlib.evaluation.baseline import ltas_db, rms_dbfs
 from asdlib.data.dcase import ALL_IDS, DEV_IDS, MACHINE_TYPES, parse_clip_name
+from asdlib.data.faults import COMMON_FAULTS, add_common_fault
 from asdlib.data.machines import ANOMALIES, make_anomalous
 
 SMALL = dict(size="smoke", seconds=0.5, n_train=2, n_test=(1, 2), progress=False)
@@ -191,3 +192,75 @@ def test_default_dataset_is_still_version_2(tmp_path):
     assert synth.GENERATOR_VERSION == 2
     synth.generate_dataset(tmp_path / "v2", size="default", n_train=1, n_test=(1, 1), progress=False)
     assert _digests(tmp_path / "v2") == DEFAULT_V2_DIGESTS
+
+
+def test_factory_options_at_their_defaults_change_nothing(small_dataset, tmp_path):
+    synth.generate_dataset(tmp_path / "d", **SMALL, machine_types="valve", fault_target=0.0, anomaly_levels=False)
+    assert _files(tmp_path / "d") == {k: v for k, v in _files(small_dataset).items() if k.startswith("valve/")}
+    params = json.loads((tmp_path / "d" / "dataset.json").read_text())["params"]
+    assert params["fault_target"] == 0.0 and params["anomaly_levels"] is False
+
+
+def test_a_manifest_from_before_the_factory_options_is_the_same_dataset(tmp_path, capsys):
+    out = tmp_path / "old"
+    synth.generate_dataset(out, **SMALL, machine_types="fan")
+    manifest = json.loads((out / "dataset.json").read_text())
+    for key in ("fault_target", "anomaly_levels"):
+        del manifest["params"][key]
+    (out / "dataset.json").write_text(json.dumps(manifest))
+    assert not synth.generate_dataset(out, **SMALL, machine_types="fan")["generated"]
+    with pytest.raises(FileExistsError, match="overwrite"):
+        synth.generate_dataset(out, **SMALL, machine_types="fan", fault_target=1.0)
+
+
+def test_fault_target_1_leaves_the_id_signature_alone(small_dataset, tmp_path):
+    """Every fault is ID-independent; normal clips are the same bytes as at fault_target 0."""
+    out = tmp_path / "common"
+    synth.generate_dataset(out, **dict(SMALL, n_test=(1, 6)), machine_types="pump", fault_target=1.0)
+    assert json.loads((out / "dataset.json").read_text())["params"]["fault_target"] == 1.0
+    rows = [r.split(",") for r in (out / "clips.csv").read_text().splitlines()[1:]]
+    assert {r[5] for r in rows if r[4] == "anomaly"} <= set(COMMON_FAULTS) and len(rows) == 14 + 4 * 7
+    ours, default = _files(out), _files(small_dataset)
+    normal = [k for k in ours if "normal_" in k]
+    assert normal and all(ours[k] == default[k] for k in normal)
+    assert all(ours[k] != default.get(k) for k in ours if "/anomaly_id_" in k)
+
+
+def test_fault_target_mixes_the_two_kinds_of_fault_and_checks_its_range(tmp_path):
+    kinds = {synth.render_clip("fan", 0, label="anomaly", seconds=0.25, rng=np.random.default_rng(k),
+                               fault_target=0.5)[1]["kind"] for k in range(40)}
+    assert kinds & set(COMMON_FAULTS) and kinds - set(COMMON_FAULTS)
+    with pytest.raises(ValueError, match=r"fault_target must lie in \[0, 1\]"):
+        synth.generate_dataset(tmp_path / "bad", **SMALL, fault_target=1.5)
+    assert not list(tmp_path.glob("bad/*/*/*.wav"))
+
+
+@pytest.mark.parametrize("kind", COMMON_FAULTS)
+def test_common_faults_are_the_same_for_every_machine(kind):
+    """The added sound (relative to the machine's level) and the envelope change do not depend on the machine."""
+    sr, n = 16000, 8000
+    machines_ = [synth.render(synth.id_signature("valve", i), n, sr, np.random.default_rng(0))[0] for i in (0, 2)]
+    outs = [add_common_fault(kind, m, np.zeros(n, np.float32), 1.0, sr, np.random.default_rng(1)) for m in machines_]
+    for m, (machine, fault) in zip(machines_, outs):
+        assert machine.shape == fault.shape == (n,) and np.isfinite(fault).all()
+        assert (kind == "envelope") == (not np.array_equal(machine, m)) == (not fault.any())
+    if kind == "envelope":
+        spectra = [np.abs(np.fft.rfft(m)) for m in machines_]
+        keep = np.minimum(*spectra) > 1e-3 * np.max(spectra)  # the gain, where both machines have energy
+        gains = [np.abs(np.fft.rfft(out[0]))[keep] / s[keep] for s, out in zip(spectra, outs)]
+        np.testing.assert_allclose(gains[0], gains[1], rtol=1e-2)
+        assert gains[0].max() / gains[0].min() > 2  # a real change of the envelope
+    else:
+        added = [out[1] / np.sqrt(np.mean(m**2)) for m, out in zip(machines_, outs)]
+        np.testing.assert_allclose(added[0], added[1], rtol=1e-4, atol=1e-6)
+
+
+def test_anomaly_levels_spread_anomalous_clips_only():
+    """Normal clips keep their level; anomalous ones spread around it by the real clips' offsets."""
+    def level(label, k, on):
+        return rms_dbfs(synth.synth_clip("pump", 0, label=label, seconds=0.5, rng=k, anomaly_levels=on))
+    assert all(level("normal", k, True) == level("normal", k, False) for k in range(3))
+    off, on = (np.array([level("anomaly", k, flag) for k in range(60)]) for flag in (False, True))
+    mean, sd = synth.ANOMALY_LEVEL_DB["pump"]
+    assert np.std(on) > 2 * np.std(off) and abs(np.std(on) - np.hypot(sd, 0.3)) < 0.6
+    assert abs(np.median(on) - np.median(off) - mean) < 1.0

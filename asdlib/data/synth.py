@@ -7,6 +7,10 @@ for the 23 development IDs, as in the merged train folders of the seed code. A c
 (:mod:`asdlib.data.machines`: its ID's signature, perturbed for an anomaly) mixed with factory noise at a random SNR
 (MIMII mixes at -6/0/6 dB) and set to the level of the real recordings. Every clip's randomness comes from
 ``(seed, type, id, split, label, index)``, so a clip's bytes never depend on what else is generated.
+
+Two factory options, both off by default (the version-2 clips): ``fault_target`` moves faults from what tells
+machine IDs apart (0: :mod:`asdlib.data.machines`'s faults) to what every ID shares (1: :mod:`asdlib.data.faults`),
+and ``anomaly_levels`` lets anomalous clips' levels spread as on the real recordings.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from asdlib.data.dcase import ALL_IDS, DEV_IDS, MACHINE_TYPES, clip_name, parse_types
+from asdlib.data.faults import COMMON_FAULTS, add_common_fault
 from asdlib.data.machines import (ANOMALIES, STRENGTH, TWO_PI, IdSignature, impulses, make_anomalous, make_signature,
                              render, shaped_noise)
 
@@ -66,6 +71,12 @@ BACKGROUND_DB = {
     "ToyConveyor": (0.0, 0.0, 0.0, -21.6, -28.9, -20.1, -30.6, -42.0, -51.4, -53.8),
 }
 BAND_HZ = {"ToyCar": (90, 7400), "ToyConveyor": (90, 7400)}  # others: (12, 7800)
+# With anomaly_levels=True: an anomalous clip's level is a normal clip's plus N(mean, sd) dB, fitted on the real
+# clips of ../shared/real_samples (anomalous clip minus the median normal clip of the same machine ID; the sd with
+# the normal clips' own spread removed). bench/synth_factory.py --levels measures it.
+ANOMALY_LEVEL_DB = {"fan": (0.3, 0.9), "pump": (1.5, 1.9), "slider": (0.8, 1.3), "valve": (-0.3, 0.6),
+                    "ToyCar": (0.8, 2.2), "ToyConveyor": (0.2, 1.8)}
+FACTORY_DEFAULTS = dict(fault_target=0.0, anomaly_levels=False)  # dataset.json of older datasets lacks them
 
 
 def clip_rng(seed: int, machine_type: str, machine_id: int, *keys: int) -> np.random.Generator:
@@ -112,18 +123,23 @@ def band_limit(x: np.ndarray, sr: int, lo: float, hi: float) -> np.ndarray:
 
 def render_clip(machine_type: str, machine_id: int, *, label: str = "normal", seconds: float = 10.0,
                 sr: int = SR, rng: np.random.Generator, seed: int = 0, kind: str | None = None,
-                strength: float | None = None, difficulty: float = 1.0) -> tuple[np.ndarray, dict]:
+                strength: float | None = None, difficulty: float = 1.0, fault_target: float = 0.0,
+                anomaly_levels: bool = False) -> tuple[np.ndarray, dict]:
     """One clip and what it is: ``(wave (L,) float32, info)``; see :func:`synth_clip`."""
     n = int(round(seconds * sr))
     sig = id_signature(machine_type, machine_id, seed)
-    info = dict(kind="", strength=0.0)
+    info, common = dict(kind="", strength=0.0), False
     if label == "anomaly":
-        kind = kind or str(rng.choice(list(ANOMALIES[machine_type])))
+        common = kind in COMMON_FAULTS if kind else _common_fault(fault_target, rng)
+        kind = kind or str(rng.choice(list(COMMON_FAULTS if common else ANOMALIES[machine_type])))
         if strength is None:
             strength = rng.uniform(0.25, 1.0) * STRENGTH.get(machine_type, 1.0) / difficulty
-        sig = make_anomalous(sig, kind, strength, rng)
+        if not common:
+            sig = make_anomalous(sig, kind, strength, rng)
         info = dict(kind=kind, strength=round(float(strength), 4))
     machine, fault = render(sig, n, sr, rng)
+    if common:
+        machine, fault = add_common_fault(kind, machine, fault, strength, sr, rng)
     scale = 1 / (np.sqrt(np.mean(machine**2)) + 1e-12)
     snr = rng.uniform(*SNR_DB[machine_type])
     band = BAND_HZ.get(machine_type, (12, 7800))
@@ -132,22 +148,41 @@ def render_clip(machine_type: str, machine_id: int, *, label: str = "normal", se
     if fault.any():
         fault = band_limit(fault * np.float32(scale * 10 ** (snr / 20)), sr, *band)
     mean_db, std_db = LEVEL_DBFS[machine_type]
-    gain = 10 ** (rng.normal(mean_db, std_db) / 20) / np.sqrt(np.mean(base**2))
+    level_db = rng.normal(mean_db, std_db)
+    if anomaly_levels and label == "anomaly":  # the whole anomalous clip at a normal level plus a real offset
+        level_db += rng.normal(*ANOMALY_LEVEL_DB[machine_type])
+        gain = 10 ** (level_db / 20) / np.sqrt(np.mean((base + fault) ** 2))
+    else:
+        gain = 10 ** (level_db / 20) / np.sqrt(np.mean(base**2))
     wave = (base + fault) * np.float32(gain)  # fault sounds add to the level, as in the real anomalies
     wave *= np.float32(min(1.0, 0.98 / (np.abs(wave).max() + 1e-12)))  # never clip
     return wave.astype(np.float32), dict(info, snr_db=round(float(snr), 2))
 
 
+def _common_fault(fault_target: float, rng: np.random.Generator) -> bool:
+    """Whether an anomalous clip's fault leaves the ID signature alone (probability ``fault_target``).
+
+    Draws from ``rng`` only for 0 < fault_target < 1, so that fault_target 0 gives the version-2 clips."""
+    if not 0.0 <= fault_target <= 1.0:
+        raise ValueError(f"fault_target must lie in [0, 1], got {fault_target!r} (0: faults move what tells IDs "
+                         "apart, 1: faults leave it alone)")
+    return fault_target == 1.0 or (fault_target > 0.0 and bool(rng.random() < fault_target))
+
+
 def synth_clip(machine_type: str, machine_id: int, *, label: str = "normal", seconds: float = 10.0,
                sr: int = SR, rng: np.random.Generator | int | None = None, seed: int = 0,
-               kind: str | None = None, strength: float | None = None, difficulty: float = 1.0) -> np.ndarray:
+               kind: str | None = None, strength: float | None = None, difficulty: float = 1.0,
+               fault_target: float = 0.0, anomaly_levels: bool = False) -> np.ndarray:
     """One procedural clip of machine ``(machine_type, machine_id)``: ``-> (L,)`` float32 in [-1, 1].
 
     ``seed`` picks the dataset (the ID signatures), ``rng`` the clip. For ``label="anomaly"``, ``kind`` (one of
-    ``ANOMALIES[machine_type]``) and ``strength`` (0 = healthy, ~1 = severe) are drawn when not given."""
+    ``ANOMALIES[machine_type]`` or of the ID-independent ``asdlib.data.faults.COMMON_FAULTS``) and ``strength``
+    (0 = healthy, ~1 = severe) are drawn when not given; ``fault_target`` and ``anomaly_levels`` as in
+    :func:`generate_dataset`."""
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     return render_clip(machine_type, machine_id, label=label, seconds=seconds, sr=sr, rng=rng, seed=seed,
-                       kind=kind, strength=strength, difficulty=difficulty)[0]
+                       kind=kind, strength=strength, difficulty=difficulty, fault_target=fault_target,
+                       anomaly_levels=anomaly_levels)[0]
 
 
 # ---------------------------------------------------------------------------------------------------- the files
@@ -167,7 +202,8 @@ def _write_job(job: tuple, out: str, params: dict) -> dict:
     rel = f"{machine_type}/{split}/{clip_name(label, machine_id, number)}"
     rng = clip_rng(params["seed"], machine_type, machine_id, int(split == "test"), int(label == "anomaly"), number)
     wave, info = render_clip(machine_type, machine_id, label=label, seconds=params["seconds"], sr=params["sr"],
-                             rng=rng, seed=params["seed"], difficulty=params["difficulty"])
+                             rng=rng, seed=params["seed"], difficulty=params["difficulty"],
+                             fault_target=params["fault_target"], anomaly_levels=params["anomaly_levels"])
     path = Path(out) / rel
     tmp = path.with_suffix(".tmp")
     sf.write(tmp, wave, params["sr"], subtype="PCM_16", format="WAV")
@@ -201,6 +237,8 @@ def _check_existing(out: Path, manifest: dict, overwrite: bool) -> str:
     """``"done"`` (same dataset already there), ``"resume"``, or ``"new"``; refuses a different dataset."""
     path = out / "dataset.json"
     old = json.loads(path.read_text()) if path.is_file() else None
+    if old is not None and isinstance(old.get("params"), dict):
+        old = dict(old, params={**FACTORY_DEFAULTS, **old["params"]})  # written before the factory options
     same = old is not None and {k: old.get(k) for k in ("generator", "version", "params")} == \
         {k: manifest[k] for k in ("generator", "version", "params")}
     if same:
@@ -215,7 +253,8 @@ def _check_existing(out: Path, manifest: dict, overwrite: bool) -> str:
     return "new"
 
 
-def _params(size, machine_types, seed, seconds, n_train, n_test, difficulty) -> dict:
+def _params(size, machine_types, seed, seconds, n_train, n_test, difficulty, fault_target=0.0,
+            anomaly_levels=False) -> dict:
     """Every parameter of a dataset, the size's defaults filled in (what ``dataset.json`` records)."""
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
@@ -224,20 +263,33 @@ def _params(size, machine_types, seed, seconds, n_train, n_test, difficulty) -> 
     n_normal, n_anomaly = (n_test, n_test) if isinstance(n_test, int) else n_test
     return dict(size=size, machine_types=list(parse_types(machine_types)), seed=int(seed),
                 seconds=float(seconds or base.seconds), n_train=int(base.n_train if n_train is None else n_train),
-                n_test_normal=int(n_normal), n_test_anomaly=int(n_anomaly), difficulty=float(difficulty), sr=SR)
+                n_test_normal=int(n_normal), n_test_anomaly=int(n_anomaly), difficulty=float(difficulty), sr=SR,
+                fault_target=float(fault_target), anomaly_levels=bool(anomaly_levels))
 
 
 def generate_dataset(out: str | os.PathLike, *, size: str = "default", machine_types=None, seed: int = 0,
                      seconds: float | None = None, n_train: int | None = None,
                      n_test: int | tuple[int, int] | None = None, difficulty: float = 1.0,
-                     overwrite: bool = False, progress: bool = True, workers: int = 1) -> dict:
+                     fault_target: float = 0.0, anomaly_levels: bool = False, overwrite: bool = False,
+                     progress: bool = True, workers: int = 1) -> dict:
     """Write a procedural DCASE2020-style dataset to ``out``; return a summary (path, counts per type/split/label).
 
     ``size`` is a key of :data:`SIZES`; ``seconds``, ``n_train`` (clips per ID) and ``n_test`` (per development
     ID: one number for both labels or ``(n_normal, n_anomaly)``) override it. ``difficulty`` > 1 makes the
-    anomalies subtler (fault strength / difficulty). Regenerating the same dataset does nothing; a different one in the same folder is
-    refused unless ``overwrite=True``. ``workers`` > 1 uses that many processes."""
-    params = _params(size, machine_types, seed, seconds, n_train, n_test, difficulty)
+    anomalies subtler (fault strength / difficulty).
+
+    ``fault_target`` in [0, 1] is the share of anomalous clips whose fault leaves alone what tells the machine
+    IDs apart: at 0 (the default) every fault displaces the ID signature (speed, harmonic ratios, resonances,
+    modulation, rhythm, noise colour), so detecting anomalies by classifying IDs works; at 1 every fault is an
+    ID-independent hiss, knocking or spectral-envelope change (:mod:`asdlib.data.faults`), which an ID classifier
+    has no reason to notice and a density model on log-mel statistics does. ``anomaly_levels=True`` draws
+    anomalous clips' levels around the normal level with the real clips' offsets (:data:`ANOMALY_LEVEL_DB`);
+    normal clips are unchanged. Both are recorded in ``dataset.json``'s params.
+
+    Regenerating the same dataset does nothing; a different one in the same folder is refused unless
+    ``overwrite=True``. ``workers`` > 1 uses that many processes."""
+    params = _params(size, machine_types, seed, seconds, n_train, n_test, difficulty, fault_target, anomaly_levels)
+    _common_fault(params["fault_target"], np.random.default_rng(0))  # a bad value fails before any file is written
     jobs = plan(tuple(params["machine_types"]), params["n_train"], params["n_test_normal"], params["n_test_anomaly"])
     out = Path(out)
     manifest = dict(generator="asdlib.data.synth", version=GENERATOR_VERSION, params=params, counts=_counts(jobs),
