@@ -14,8 +14,8 @@ def fresh(monkeypatch):
 
 
 def test_a_true_claim_prints_its_words_and_evidence(capsys):
-    result = claims.claim("fan is the hardest type", 0.71 < 0.80, "AUC 71.0 vs 80.0 %")
-    assert result.holds
+    assert claims.claim("fan is the hardest type", 0.71 < 0.80, "AUC 71.0 vs 80.0 %") is None
+    assert claims.CHECKED[-1].holds
     assert capsys.readouterr().out.strip() == "✓ claim: fan is the hardest type (AUC 71.0 vs 80.0 %)"
 
 
@@ -27,8 +27,8 @@ def test_a_false_claim_fails_at_the_default_size():
 
 def test_smoke_mode_reports_without_enforcing(monkeypatch, capsys):
     monkeypatch.setenv("ASD_SMOKE", "1")
-    result = claims.claim("the attention is uniform", False, "max deviation 3 %")
-    assert not result.holds
+    claims.claim("the attention is uniform", False, "max deviation 3 %")
+    assert not claims.CHECKED[-1].holds
     assert "✗ claim: the attention is uniform" in capsys.readouterr().out
     assert claims.summary() == "1 claims checked, 0 hold; not holding: the attention is uniform"
 
@@ -45,7 +45,8 @@ def test_the_environment_overrides_the_mode(monkeypatch):
 
 def test_numpy_conditions_count(capsys):
     np = pytest.importorskip("numpy")
-    assert claims.claim("all positive", np.all(np.array([1, 2]) > 0)).holds
+    claims.claim("all positive", np.all(np.array([1, 2]) > 0))
+    assert claims.CHECKED[-1].holds
 
 
 def test_say_prints_outside_a_notebook(capsys):

@@ -49,7 +49,8 @@ def test_clean_notebook_strips_outputs_and_sets_metadata(tmp_path):
 
 def test_retarget_rewrites_install_line_and_badges(tmp_path):
     source = ('%pip install -q "asdlib @ git+https://github.com/someone/fork"\n'
-              "[badge](https://colab.research.google.com/github/someone/fork/blob/main/notebooks/00_x.ipynb)")
+              "[badge](https://colab.research.google.com/github/someone/fork/blob/main/notebooks/00_x.ipynb)\n"
+              "times: [the README's table](https://github.com/someone/fork#the-notebooks)")
     nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
           "cells": [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": source.splitlines(True)}]}
     path = tmp_path / "00_x.ipynb"
@@ -58,6 +59,7 @@ def test_retarget_rewrites_install_line_and_badges(tmp_path):
     assert nbtools.retarget_notebook(path)
     assert nbtools.install_problems(path) == []
     assert f"github/{REPO}/blob/main" in path.read_text() and COLAB_INSTALL in path.read_text()
+    assert f"(https://github.com/{REPO}#the-notebooks)" in path.read_text() and "someone" not in path.read_text()
 
 
 @pytest.mark.parametrize("source", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])

@@ -49,10 +49,11 @@ def mode() -> str:
     return value or ("report" if smoke_mode() else "enforce")
 
 
-def claim(words: str, holds, evidence: str = "") -> Claim:
+def claim(words: str, holds, evidence: str = "") -> None:
     """Check the claim ``words`` (the sentence the prose makes) by the condition ``holds`` on the data just
     computed; print it with its ``evidence`` (the numbers behind it). A false claim raises :class:`ClaimError`
-    when enforcing, else it is printed with ✗ and a note that it is not enforced here."""
+    when enforcing, else it is printed with ✗ and a note that it is not enforced here. Returns None (so a cell
+    that ends with a claim shows only its line); the result is kept in :data:`CHECKED`."""
     result = Claim(str(words), bool(holds), str(evidence))
     CHECKED.append(result)
     if result.holds:
@@ -63,7 +64,6 @@ def claim(words: str, holds, evidence: str = "") -> Claim:
                          + ". The results changed: rewrite the sentence and its check.")
     else:
         print(result.line() + " — not enforced in smoke mode (tiny data)")
-    return result
 
 
 def say(markdown: str) -> None:

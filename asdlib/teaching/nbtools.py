@@ -31,6 +31,7 @@ LANGUAGE_INFO = {  # what ipykernel reports, less the Python version: JupyterLab
 }
 INSTALL_PATTERN = re.compile(r'asdlib @ git\+https://github\.com/[\w.-]+/[\w.-]+')
 BADGE_PATTERN = re.compile(r'(colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+(/blob/)')
+REPO_LINK_PATTERN = re.compile(r'(https://github\.com/)[\w.-]+/[\w.-]+?(?=[#/)\s"\'\]]|$)')  # README, file links
 
 
 def _read(path: str | Path) -> dict:
@@ -96,13 +97,15 @@ def install_problems(path: str | Path, *, repo: str = REPO) -> list[str]:
 
 
 def retarget_notebook(path: str | Path, *, repo: str = REPO) -> bool:
-    """Point the install line and the Colab badges of the notebook at ``path`` at ``repo`` ("owner/name").
+    """Point the install line, the Colab badges and the links to the repository on GitHub (the README's notebook
+    table, files) of the notebook at ``path`` at ``repo`` ("owner/name").
     Returns True if the file changed."""
     nb = _read(path)
     install = COLAB_INSTALL if repo == REPO else f"asdlib @ git+https://github.com/{repo}"
     changed = False
     for cell, text in zip(nb["cells"], _sources(nb)):
         new = BADGE_PATTERN.sub(rf"\g<1>{repo}\g<2>", INSTALL_PATTERN.sub(install, text))
+        new = REPO_LINK_PATTERN.sub(rf"\g<1>{repo}", new)
         if new != text:
             cell["source"], changed = new.splitlines(keepends=True), True
     if changed:
