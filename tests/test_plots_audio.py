@@ -217,3 +217,19 @@ def test_difference_bands_one_panel_per_type_with_its_band():
     assert all(len(ax.collections) == 1 for ax in visible)  # the grey band
     assert all(ax.get_xlabel() == "mel bin" for ax in visible)
     plt.close(fig)
+
+
+def test_level_panels_give_each_type_its_own_axis(index):
+    rows = index.groupby(["machine_type", "split", "label"]).head(3)
+    levels = rows.assign(group=rows.split + "/" + rows.label,
+                         rms_dbfs=[rms_dbfs(load_audio(p, seconds=None)) for p in rows.path])
+    fig = audio.level_panels(levels)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["fan", "ToyConveyor"]
+    for ax in visible:
+        mine = levels[levels.machine_type == ax.get_title()].rms_dbfs.to_numpy()
+        points = np.concatenate([c.get_offsets()[:, 1] for c in ax.collections if len(c.get_offsets())])
+        np.testing.assert_allclose(np.sort(points), np.sort(mine), rtol=1e-6)
+        low, high = ax.get_ylim()
+        assert high - low < 3 * (mine.max() - mine.min()) + 2  # zoomed on its own type, not the series' range
+    plt.close(fig)
