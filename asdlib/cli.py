@@ -3,17 +3,28 @@
 Commands: ``synth`` (generate the procedural dataset), ``index`` (count clips per type/ID/label),
 ``download`` (real DCASE2020 data from Zenodo), ``train``, ``evaluate``, ``score`` (score your own wav files),
 ``import-checkpoint`` (convert the authors' weights), ``run-series`` (execute the notebooks, as ``make run`` does).
-Heavy modules are imported inside each command so that ``--help`` answers at once.
+Heavy modules are imported inside each command so that ``--help`` answers at once. Errors print one line
+naming the file and the fix in terms of this command line (``--on-error skip``, not ``on_error='skip'``);
+warnings print one line each; when the output is not a terminal (a log file) progress bars refresh at most every
+30 s and not at all for steps shorter than that, so a log holds the per-epoch summary lines, not bar updates.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import pickle
+import re
 import sys
 import warnings
 import zipfile
 from pathlib import Path
+
+# Python arguments named in the library's messages -> the options of this command line
+CLI_WORDS: tuple[tuple[str, str], ...] = (
+    (r"on_error='(skip|raise)'", r"--on-error \1"), (r"resume=False", "--no-resume"),
+    (r"overwrite=True", "--overwrite"), (r"machine_type=/machine_id=", "--machine-type/--machine-id"),
+    (r"\bseconds=N\b", "--seconds N"), (r"retrain=True", "--no-resume"),
+)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -43,9 +54,13 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from asdlib.experiment import train_from_config
+    from asdlib.training.config import RunConfig
+    from asdlib.training.loop import epoch_summary
 
-    train_from_config(args.config, args.data, args.out, overrides=args.overrides, resume=not args.no_resume,
-                      on_error=args.on_error)
+    cfg = RunConfig.from_yaml(args.config, args.overrides)
+    train_from_config(cfg, args.data, args.out, resume=not args.no_resume, on_error=args.on_error,
+                      on_epoch=lambda row: print(epoch_summary(row, cfg.train.epochs), flush=True))
+    print(f"trained {args.out}: best.pt, last.pt, history.csv (evaluate it: python -m asdlib evaluate {args.out})")
     return 0
 
 
@@ -61,12 +76,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     if args.out and args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
-    with warnings.catch_warnings():  # skipped files are listed below, one line each
-        warnings.filterwarnings("ignore", message="skipped .* file")
-        table = score_files(args.checkpoint, args.paths, machine_type=args.machine_type,
-                            machine_id=args.machine_id, progress=args.out is not None, on_error=args.on_error)
-    for path, reason in table.attrs.get("skipped", []):
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+    table = score_files(args.checkpoint, args.paths, machine_type=args.machine_type,
+                        machine_id=args.machine_id, progress=args.out is not None, on_error=args.on_error)
     if args.out:
         tmp = args.out.with_name(f".{args.out.name}.tmp{os.getpid()}")
         table.to_csv(tmp, index=False)
@@ -81,7 +92,7 @@ def cmd_import_checkpoint(args: argparse.Namespace) -> int:
     from asdlib.training.checkpoints import convert_checkpoint
 
     out = convert_checkpoint(args.src, args.out, variant=args.variant, label_order=args.label_order,
-                             overwrite=args.overwrite)
+                             seconds=args.seconds, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
 
@@ -197,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stgram_mfn_paper | stgram_mfn | stsasgram_mfn | tastgram_mfn")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--label-order", default=None, help="class order of SRC (default: the variant's own)")
+    p.add_argument("--seconds", type=float, default=10.0,
+                   help="clip length SRC was trained on (default: 10, the DCASE2020 clips)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_import_checkpoint)
 
@@ -216,18 +229,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_baseline)
 
-    from asdlib.teaching.pretrained import add_cli_commands  # list / verify / train the shipped reference runs
+    from asdlib.teaching.reproduce import add_cli_commands  # list / verify / train the shipped reference runs
     add_cli_commands(sub)
     return parser
 
 
+def cli_message(text: str) -> str:
+    """A library message in this command line's words: the Python arguments it names become options, and a
+    Python form repeated next to its option (``--no-resume (--no-resume)``) is said once."""
+    for python, option in CLI_WORDS:
+        text = re.sub(python, option, text)
+    text = re.sub(r"(--[a-z-]+(?: [a-z]+)?) \((?:CLI: )?\1\)", r"\1", text)
+    text = re.sub(r"(--[a-z-]+(?: [a-z]+)?), \1 in Python", r"\1", text)
+    return text
+
+
+def quiet_progress_when_logged(argv: list[str]) -> None:
+    """When stderr is not a terminal, tqdm bars (read from ``TQDM_*`` when tqdm is imported) refresh every
+    30 s and stay hidden for steps under 30 s; a user's own ``TQDM_*`` settings win. Not for ``run-series``,
+    whose notebooks keep their bars."""
+    if sys.stderr.isatty() or argv[:1] == ["run-series"] or "tqdm" in sys.modules:
+        return
+    os.environ.setdefault("TQDM_MININTERVAL", "30")
+    os.environ.setdefault("TQDM_DELAY", "30")
+
+
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {cli_message(str(message))}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    quiet_progress_when_logged(argv)
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _print_warning  # one line per warning (the documented hook)
+            return args.func(args)
     except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError,
             zipfile.BadZipFile) as err:
         if os.environ.get("ASD_DEBUG"):
             raise
-        print(f"error: {err}\n(set ASD_DEBUG=1 for the full traceback)", file=sys.stderr)
+        text = str(err).strip() or f"{type(err).__name__} (no message)"
+        if isinstance(err, KeyError) and len(err.args) == 1:
+            text = f"missing key {err.args[0]!r}"
+        print(f"error: {cli_message(text)} (ASD_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 2

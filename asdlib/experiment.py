@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-import time
 import warnings
 from pathlib import Path
 
@@ -27,12 +27,14 @@ from asdlib.data.cache import ClipBatchDataset, EpochBatchSampler, build_cache
 from asdlib.training.checkpoints import load_checkpoint, load_model
 from asdlib.training.config import RunConfig, to_plain
 from asdlib.data.audio import AudioError, check_on_error
-from asdlib.data.index import DataError, fingerprint, index_dataset, load_audio
+from asdlib.data.index import DataError, content_fingerprint, find_wav_files, fingerprint, index_dataset, load_audio
 from asdlib.data.dcase import canonical_type, label_map, parse_clip_name
 from asdlib.evaluation.metrics import per_id_table, summary_table, to_markdown, write_score_files
 from asdlib.nn.models import build_model
 from asdlib.evaluation.scoring import SCORES, anomaly_score
 from asdlib.training.loop import fit, pick_device
+from asdlib.training.rundir import (atomic_csv, atomic_text, check_own_checkpoints, check_run_dir, check_same_data,
+                                    locked, move_aside)
 
 
 def split_train_val(index: pd.DataFrame, *, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,17 +100,27 @@ def train_from_config(config: str | Path | RunConfig, data: str | Path, out: str
     """
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_yaml(config, overrides)
     out = Path(out)
-    _check_run_dir(out, cfg, resume)
+    with locked(out):  # a second training into the same folder refuses (asdlib.training.rundir)
+        return _train(cfg, data, out, resume=resume, progress=progress, track_test=track_test, on_epoch=on_epoch,
+                      on_error=on_error)
+
+
+def _train(cfg: RunConfig, data, out: Path, *, resume: bool, progress: bool, track_test: bool, on_epoch,
+           on_error: str) -> dict:
+    check_run_dir(out, cfg, resume)
+    if resume:
+        check_own_checkpoints(out)
     device = pick_device(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     cache, train_rows, val_rows, test_rows = prepare_data(data, cfg, progress=progress, on_error=on_error)
     info = {"data": str(Path(data).resolve()), "fingerprint": fingerprint(cache.index),
-            "train_clips": len(train_rows), "val_clips": len(val_rows), "test_clips": len(test_rows)}
+            "content": content_fingerprint(cache.index), "train_clips": len(train_rows), "val_clips": len(val_rows),
+            "test_clips": len(test_rows)}
     if resume:
-        _check_same_data(out, info)
+        check_same_data(out, info)
     else:
-        _move_aside(out)
+        move_aside(out)
     cfg.to_yaml(out / "config.yaml")
     t = cfg.train
     train_loader = make_loader(cache, train_rows, batch_size=t.batch_size, shuffle=True, seed=t.seed,
@@ -123,77 +135,10 @@ def train_from_config(config: str | Path | RunConfig, data: str | Path, out: str
                       "STgram-MFN code did): its AUC is optimistic and not a fair result", stacklevel=2)
     peek = t.selection == "peek_test_auc" or track_test
     monitor_fn = _test_metrics_fn(cache, test_rows, device, t.batch_size) if peek else None
-    _atomic_text(out / "run.json", json.dumps(info, indent=1))
+    atomic_text(out / "run.json", json.dumps(info, indent=1))
     history = fit(model, train_loader, val_loader, run_config=to_plain(cfg), out_dir=out, device=device,
                   resume=resume, progress=progress, monitor_fn=monitor_fn, on_epoch=on_epoch)
     return {"run_dir": out, "history": history, "config": cfg}
-
-
-RUN_FILES = ("config.yaml", "run.json", "last.pt", "best.pt", "history.csv", "history.json", "scores.csv",
-             "results.csv", "summary.csv", "scores")
-
-
-def _check_run_dir(out: Path, cfg: RunConfig, resume: bool) -> None:
-    """Never mix two different runs in one folder: resume only with the same config (more epochs are fine)."""
-    out.mkdir(parents=True, exist_ok=True)
-    saved = out / "config.yaml"
-    if resume and saved.exists() and (out / "last.pt").exists():
-        if RunConfig.from_yaml(saved).replace(train={"epochs": cfg.train.epochs}) != cfg:
-            raise ValueError(f"{out} holds a run with a different config ({saved}); choose another --out, or "
-                             "pass --no-resume (resume=False) to start a new run there (the old files are moved "
-                             "to previous-<time>/)")
-
-
-def _check_same_data(out: Path, info: dict) -> None:
-    """Refuse to resume a run on other data than it was started on (another root or another file list)."""
-    saved_path = out / "run.json"
-    if not (out / "last.pt").exists() or not saved_path.is_file():
-        return
-    try:
-        saved = json.loads(saved_path.read_text())
-    except ValueError as e:
-        raise DataError(f"{saved_path} is damaged ({e}); pass --no-resume to start this run over") from None
-    same_files = saved.get("fingerprint", info["fingerprint"]) == info["fingerprint"]
-    if same_files and (saved.get("data") == info["data"] or "fingerprint" in saved):
-        return  # the same files (perhaps moved elsewhere)
-    what = "a different file list" if not same_files else "another folder"
-    raise DataError(f"{out} was trained on {saved.get('data')} ({saved.get('train_clips', '?')} training clips, "
-                    f"fingerprint {saved.get('fingerprint', 'not recorded')}), but --data is {info['data']} "
-                    f"({info['train_clips']} training clips, fingerprint {info['fingerprint']}): {what}. "
-                    "Choose another --out for this data, or pass --no-resume to start a new run here (the old "
-                    "files are moved to previous-<time>/)")
-
-
-def _move_aside(out: Path) -> Path | None:
-    """Move an old run's files into ``out/previous-<time>/`` so that a new run starts clean; nothing is deleted."""
-    if dist.is_initialized() and dist.get_rank() != 0:
-        return None  # one process moves the files
-    present = [out / name for name in RUN_FILES if (out / name).exists()]
-    if not any(p.name in ("last.pt", "best.pt") for p in present):
-        return None  # no run yet: config.yaml / run.json are simply rewritten
-    aside = out / time.strftime("previous-%Y%m%d-%H%M%S")
-    while aside.exists():
-        aside = aside.with_name(aside.name + "_")
-    aside.mkdir()
-    for path in present:
-        os.replace(path, aside / path.name)
-    print(f"starting {out} over; the previous run's files are in {aside}")
-    return aside
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _atomic_csv(table: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _test_metrics_fn(cache, test_rows, device, batch_size):
@@ -246,6 +191,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, checkpo
     ckpt_path = run_dir / checkpoint
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"{ckpt_path} not found: train first (python -m asdlib train ... --out {run_dir})")
+    check_own_checkpoints(run_dir, (checkpoint,))  # the results are written next to it
     cfg = RunConfig.from_dict(load_checkpoint(ckpt_path)["run_config"], source=str(ckpt_path))
     data = data or _recorded_data(run_dir)
     device = pick_device(cfg.train.device)
@@ -288,9 +234,9 @@ def _check_finite(values, checkpoint: Path, paths) -> None:
 
 def _write_results(run_dir: Path, scores: pd.DataFrame, per_id: pd.DataFrame, summary: pd.DataFrame) -> None:
     """Write the evaluation tables and the official score files, each file atomically."""
-    _atomic_csv(scores, run_dir / "scores.csv")
-    _atomic_csv(per_id, run_dir / "results.csv")
-    _atomic_csv(summary, run_dir / "summary.csv")
+    atomic_csv(scores, run_dir / "scores.csv")
+    atomic_csv(per_id, run_dir / "results.csv")
+    atomic_csv(summary, run_dir / "summary.csv")
     staging = run_dir / f".scores.tmp{os.getpid()}"
     try:
         write_score_files(scores, staging, overwrite=True)
@@ -299,24 +245,6 @@ def _write_results(run_dir: Path, scores: pd.DataFrame, per_id: pd.DataFrame, su
             os.replace(f, run_dir / "scores" / f.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def find_wav_files(paths) -> tuple[list[Path], list[tuple[str, str]]]:
-    """The wav files under ``paths`` (files or folders): ``.wav`` in any case, hidden files and folders
-    (``.x``, ``._x.wav``, ``__MACOSX``) ignored as :func:`index_dataset` does; ``-> (files, problems)`` where
-    problems lists ``(path, reason)`` for paths that do not exist or are not wav files."""
-    files, problems = [], []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = [f for f in sorted(p.rglob("*")) if f.suffix.lower() == ".wav"
-                     and not any(part.startswith(".") or part == "__MACOSX" for part in f.relative_to(p).parts)]
-            problems += [(str(f), "a folder, not a wav file") for f in found if f.is_dir()]
-            files += [f for f in found if not f.is_dir()]
-        elif p.exists() or p.is_symlink():
-            files.append(p)
-        else:
-            problems.append((str(p), "no such file or folder"))
-    return files, problems
 
 
 def score_files(checkpoint: str | Path, paths, *, machine_type: str | None = None,
@@ -338,13 +266,13 @@ def score_files(checkpoint: str | Path, paths, *, machine_type: str | None = Non
     seconds, sr = model.config["seconds"], model.config["sample_rate"]
     files, skipped = find_wav_files(paths)
     if skipped and on_error == "raise":
-        raise DataError(f"{skipped[0][0]}: {skipped[0][1]}; pass --on-error skip to score the other files")
+        raise DataError(f"{skipped[0][0]}: {skipped[0][1]}; pass on_error='skip' to score the other files")
     if not files:
         raise FileNotFoundError(f"no .wav files found in {', '.join(map(str, paths))}"
                                 + "".join(f"; {p}: {r}" for p, r in skipped[:3]))
     table = pd.DataFrame([(str(f), *_machine_of(f, machine_type, machine_id)) for f in files],
                          columns=["path", "machine_type", "machine_id", "class_index"])
-    kept, scores, long = [], [], []
+    kept, scores, long, notes = [], [], [], []
     with torch.inference_mode():
         for start in tqdm(range(0, len(table), batch_size), desc="scoring", disable=not progress, leave=False):
             rows, waves = [], []
@@ -352,7 +280,10 @@ def score_files(checkpoint: str | Path, paths, *, machine_type: str | None = Non
                 path = table.path.iloc[i]
                 try:
                     duration = _duration(path)
-                    waves.append(load_audio(path, sr=sr, seconds=seconds))
+                    with warnings.catch_warnings(record=True) as caught:  # one summary line per kind, below
+                        warnings.simplefilter("always")
+                        waves.append(load_audio(path, sr=sr, seconds=seconds))
+                    notes += [str(w.message) for w in caught]
                 except AudioError as e:
                     if on_error == "raise":
                         raise
@@ -372,6 +303,7 @@ def score_files(checkpoint: str | Path, paths, *, machine_type: str | None = Non
     table = table.drop(columns="class_index").assign(score=torch.cat(scores).numpy())
     _check_finite(table.score, Path(checkpoint), table.path)
     _report(table, skipped, long, seconds)
+    _summarise(notes)
     return table
 
 
@@ -391,19 +323,31 @@ def _report(table: pd.DataFrame, skipped: list, long: list, seconds: float) -> N
     table.attrs["skipped"] = skipped
     table.attrs["longer_than_clip"] = long
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} file(s) that could not be scored (table.attrs['skipped']); first: "
-                      f"{skipped[0][0]} ({skipped[0][1]})", stacklevel=3)
+        first = "; ".join(f"{p} ({r})" for p, r in skipped[:3]) + ("; …" if len(skipped) > 3 else "")
+        warnings.warn(f"skipped {len(skipped)} file(s) that could not be scored (listed in table.attrs['skipped'];"
+                      f" on_error='raise' stops at the first): {first}", stacklevel=3)
     if long:
         warnings.warn(f"{len(long)} recording(s) are longer than the model's {seconds:g}-s clips (first: "
                       f"{long[0][0]}, {long[0][1]:.1f} s): each is scored on its first {seconds:g} s only",
                       stacklevel=3)
 
 
+def _summarise(notes: list[str]) -> None:
+    """One warning per kind of note from :func:`load_audio` (resampled, zero-padded, clipped), with a count."""
+    kinds: dict[str, list[str]] = {}
+    for note in notes:
+        path, _, what = note.partition(": ")
+        kinds.setdefault(re.sub(r"[-\d.]+", "#", what), []).append(note)
+    for same in kinds.values():
+        more = f" (and {len(same) - 1} more file(s) alike)" if len(same) > 1 else ""
+        warnings.warn(same[0] + more, stacklevel=3)
+
+
 def _machine_of(path: Path, machine_type: str | None, machine_id: int | None) -> tuple[str, int, int]:
     """``(machine_type, machine_id, class_index)`` of a file, from the arguments or its DCASE-style path."""
     try:
         mtype = canonical_type(machine_type or path.parent.parent.name)
-        mid = machine_id if machine_id is not None else parse_clip_name(path.name).machine_id
+        mid = machine_id if machine_id is not None else parse_clip_name(path.stem + ".wav").machine_id  # .WAV
         return mtype, mid, label_map()[(mtype, mid)]
     except (ValueError, KeyError) as err:
         raise ValueError(f"{path}: cannot tell which machine it is ({err}); pass --machine-type and "

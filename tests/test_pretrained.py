@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from asdlib.teaching import pretrained
+from asdlib.teaching import pretrained, reproduce
 from asdlib.teaching.pretrained import ReferenceRunError
 
 SHIPPED = pretrained.REFERENCE_DIR
@@ -99,7 +99,7 @@ def test_a_corrupted_checkpoint_names_the_run_and_the_fix(copy_of_shipped):
     path.write_bytes(bytes(data))
     with pytest.raises(ReferenceRunError, match=f"{name}.*corrupted.*pretrained train {name}"):
         pretrained.load_model(name, root=copy_of_shipped)
-    problems = pretrained.verify([name], root=copy_of_shipped, progress=False)
+    problems = reproduce.verify([name], root=copy_of_shipped, progress=False)
     assert len(problems) == 1 and problems[0].startswith(name) and "corrupted" in problems[0]
 
 
@@ -121,7 +121,7 @@ def test_tampered_scores_fail_verify(copy_of_shipped):
     registry = json.loads((copy_of_shipped / "registry.json").read_text())
     registry["runs"][name]["files"]["scores.csv"] = {"sha256": pretrained.sha256(path), "bytes": path.stat().st_size}
     (copy_of_shipped / "registry.json").write_text(json.dumps(registry))
-    problems = pretrained.verify([name], root=copy_of_shipped, progress=False)
+    problems = reproduce.verify([name], root=copy_of_shipped, progress=False)
     assert len(problems) == 1 and "differ from scores.csv" in problems[0]
 
 
@@ -132,7 +132,7 @@ def test_a_generator_version_mismatch_warns_on_load_and_fails_verify(copy_of_shi
     name = pretrained.find("tastgram_mfn", "noisy_arcmix", checkpoint=True, root=copy_of_shipped)[0].name
     with pytest.warns(UserWarning, match="version .* never mix"):
         pretrained.load_model(name, root=copy_of_shipped)
-    problems = pretrained.verify([name], root=copy_of_shipped, progress=False)
+    problems = reproduce.verify([name], root=copy_of_shipped, progress=False)
     assert problems and "Retrain and re-ship" in problems[0]
 
 
@@ -158,7 +158,7 @@ def test_ship_then_verify_round_trip_on_a_tiny_run(tmp_path):
         model={"name": "tastgram_mfn"}, train={"epochs": 1, "t_max": 1, "precise_bn": 2})
     train_from_config(cfg, data, tmp_path / "run", progress=False, track_test=True)
     root = tmp_path / "shipped"
-    run = pretrained.ship("tiny", tmp_path / "run", data=data, checkpoint=True, command="(test)", root=root)
+    run = reproduce.ship("tiny", tmp_path / "run", data=data, checkpoint=True, command="(test)", root=root)
     assert run.has_checkpoint and run.epochs == 1 and run.dataset["size"] == "smoke"
-    assert pretrained.verify(root=root, progress=False, per_label=2) == []
+    assert reproduce.verify(root=root, progress=False, per_label=2) == []
     assert pretrained.load_model("tiny", root=root).head.weight.dtype.is_floating_point

@@ -23,7 +23,7 @@ from scipy.signal import resample_poly
 
 WAV_FORMATS = ("WAV", "WAVEX", "RF64")
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000  # outside: a broken header, not a recording
-_FIX = "re-download or delete it (or skip bad files: --on-error skip, on_error='skip' in Python)"
+_FIX = "re-download or delete it (or skip bad files: on_error='skip')"
 _MARGIN = 256  # extra source frames read past the clip so resampling sees the same neighbourhood
 
 
@@ -82,6 +82,13 @@ def _open_checked(path: Path) -> sf.SoundFile:
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes); {_FIX}")
     try:
+        open(path, "rb").close()  # libsndfile reports a permission problem only as "System error"
+    except PermissionError:
+        raise AudioError(f"{path}: permission denied (this user may not read it); change its permissions "
+                         f"(chmod a+r), or skip it: on_error='skip'") from None
+    except OSError as e:
+        raise AudioError(f"{path}: cannot open it ({e.strerror or e}); {_FIX}") from None
+    try:
         f = sf.SoundFile(path)
     except (RuntimeError, OSError) as e:  # soundfile.LibsndfileError is a RuntimeError
         raise AudioError(f"{path}: not readable as audio ({e}); {_FIX}") from None
@@ -113,6 +120,10 @@ def _read_wav(path: Path, seconds: float | None = None) -> tuple[np.ndarray, int
         raise AudioError(f"{path}: truncated (the file is shorter than its wav header says); {_FIX}")
     if len(data) == 0 or not np.isfinite(data).all():
         raise AudioError(f"{path}: {'no samples' if len(data) == 0 else 'NaN or infinite samples'}; {_FIX}")
+    peak = float(np.abs(data).max())
+    if peak > 1.0 + 1e-6:  # only float wav files can hold samples beyond full scale
+        warnings.warn(f"{path}: samples peak at {peak:.3g}, beyond full scale (±1); clipped to ±1, which distorts "
+                      "the recording: normalise it (divide by its peak) before scoring", stacklevel=3)
     return np.clip(data.mean(axis=1), -1.0, 1.0), file_sr
 
 

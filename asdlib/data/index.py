@@ -13,7 +13,9 @@
 naming the file and the fix; ``on_error="skip"`` skips bad files and folders (unreadable folders and symlink
 loops included) and lists them in ``df.attrs["skipped"]``. ``check_audio=True`` also reads each file's wav
 header (cheap, no decoding) and reports empty, unreadable, truncated and non-wav files the same way.
-:func:`fingerprint` identifies the file list (names and sizes) so a run can tell which data it was trained on.
+:func:`fingerprint` identifies the file list (names and sizes) and :func:`content_fingerprint` a sample of the audio
+bytes, so a run can tell which data it was trained on.
+:func:`find_wav_files` lists the wav files under any folders (for scoring one's own recordings).
 Decoding the audio is :mod:`asdlib.data.audio` (``load_audio`` is re-exported here).
 """
 from __future__ import annotations
@@ -29,8 +31,8 @@ import pandas as pd
 from asdlib.data import dcase
 from asdlib.data.audio import AudioError, DataError, check_header, check_on_error, load_audio
 
-__all__ = ["COLUMNS", "AudioError", "DataError", "fingerprint", "index_dataset", "load_audio",
-           "read_ground_truth"]
+__all__ = ["COLUMNS", "AudioError", "DataError", "content_fingerprint", "find_wav_files", "fingerprint",
+           "index_dataset", "load_audio", "read_ground_truth"]
 
 COLUMNS = ("path", "machine_type", "machine_id", "class_index", "split", "source", "label")
 SPLITS = ("train", "test")
@@ -145,6 +147,76 @@ def fingerprint(index: pd.DataFrame) -> str:
             size = -1
         entries.append(f"{mtype}/{split}/{os.path.basename(path)}\0{size}\n")
     return hashlib.sha256("".join(sorted(entries)).encode()).hexdigest()[:16]
+
+
+def content_fingerprint(index: pd.DataFrame, *, samples: int = 32, block: int = 4096) -> str:
+    """A short hash of sampled audio bytes: ``block`` bytes from the middle of ``samples`` clips evenly spread
+    over ``index`` (in its order). Tells apart datasets whose names and sizes agree (two seeds of the procedural
+    generator) at the cost of ``samples`` small reads; an unreadable clip counts as empty."""
+    digest = hashlib.sha256()
+    paths = list(index["path"])
+    for k in sorted({round(i * (len(paths) - 1) / max(samples - 1, 1)) for i in range(min(samples, len(paths)))}):
+        try:
+            with open(paths[k], "rb") as f:
+                f.seek(max(0, (os.fstat(f.fileno()).st_size - block) // 2))
+                digest.update(f.read(block))
+        except OSError:
+            digest.update(b"\0unreadable")
+    return digest.hexdigest()[:16]
+
+
+def find_wav_files(paths) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The wav files under ``paths`` (files or folders, walked without recursion limits): ``.wav`` in any case,
+    hidden files and folders (``.x``, ``._x.wav``, ``__MACOSX``) ignored as :func:`index_dataset` does;
+    ``-> (files, problems)`` where problems lists ``(path, reason)`` for paths that do not exist, folders that
+    cannot be listed, and folders named like wav files."""
+    files, problems = [], []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found, trouble = _walk_wav(p)
+            files += found
+            problems += trouble
+        elif p.exists() or p.is_symlink():
+            files.append(p)
+        else:
+            problems.append((str(p), "no such file or folder"))
+    return files, problems
+
+
+def _walk_wav(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Depth-first walk with an explicit stack (no recursion: any nesting depth), each real folder once."""
+    files, problems, stack, seen = [], [], [root], set()
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            key = os.stat(folder).st_ino, os.stat(folder).st_dev
+        except OSError as e:
+            problems.append((str(folder), f"cannot list this folder ({e.strerror or e}); check its permissions"))
+            continue
+        if key in seen:  # a symlink loop
+            continue
+        seen.add(key)
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name == "__MACOSX":
+                continue
+            is_wav = entry.name.lower().endswith(".wav")
+            if _is_dir(entry):
+                subfolders.append(Path(entry.path))
+                if is_wav:
+                    problems.append((entry.path, "a folder, not a wav file"))
+            elif is_wav:
+                files.append(Path(entry.path))
+        stack += [f for f in reversed(subfolders) if not f.name.lower().endswith(".wav")]
+    return sorted(files), problems
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _visible_dirs(folder: Path) -> list[Path]:

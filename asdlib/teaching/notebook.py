@@ -79,10 +79,19 @@ SERIES_RUNS: dict[str, tuple[str, str]] = {
 }
 
 
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on", "y", "t"), ("0", "false", "no", "off", "n", "f")
+
+
 def train_setting() -> str | bool:
-    """The notebooks' ``TRAIN`` default: ``ASD_TRAIN`` = ``1`` (train), ``0`` (load), else ``"auto"``."""
-    value = os.environ.get("ASD_TRAIN", "auto").strip().lower()
-    return {"1": True, "true": True, "0": False, "false": False}.get(value, "auto")
+    """The notebooks' ``TRAIN`` default from ``ASD_TRAIN``: ``1``/``true``/``yes``/``on`` (train), ``0``/``false``/
+    ``no``/``off`` (load the reference runs), ``auto`` or unset (:func:`resolve_train`); anything else raises."""
+    value = os.environ.get("ASD_TRAIN", "").strip().lower()
+    if value in ("", "auto"):
+        return "auto"
+    if value in TRUE_WORDS or value in FALSE_WORDS:
+        return value in TRUE_WORDS
+    raise ValueError(f"ASD_TRAIN={os.environ['ASD_TRAIN']!r} is not understood: use 1/true/yes/on (train from "
+                     "scratch), 0/false/no/off (load the reference runs) or auto")
 
 
 def resolve_train(train: str | bool = "auto") -> bool:
@@ -136,6 +145,10 @@ def series_run(name: str, *, train: str | bool = "auto", seed: int = 0, data: st
 
     if not resolve_train(train):
         run = pretrained.get(reference_name(name, seed))
+        pretrained.warn_generator(run)
+        mismatch = pretrained.dataset_mismatch(run, data) if data is not None else None
+        if mismatch:
+            raise pretrained.ReferenceRunError(mismatch)
         for file in run.files:
             pretrained.check_file(run, file)
         return run.path
@@ -146,7 +159,11 @@ def run_scores(run_dir: str | Path, data: str | Path | None = None) -> "pd.DataF
     """A run's ``scores.csv`` with a ``path`` column (reference runs store dataset-relative ``file`` names)."""
     import pandas as pd
 
-    scores = pd.read_csv(Path(run_dir) / "scores.csv")
+    path = Path(run_dir) / "scores.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the run in {run_dir} was not evaluated; evaluate it "
+                                f"(python -m asdlib evaluate {run_dir}), or train it again (retrain=True)")
+    scores = pd.read_csv(path)
     if "path" not in scores and data is not None:
         scores.insert(0, "path", [str(Path(data) / f) for f in scores.file])
     return scores
@@ -163,8 +180,8 @@ def run_config(run_dir: str | Path):
 
 def ensure_run(name: str, *, data: str | Path | None = None, retrain: bool = False, progress: bool = True,
                on_epoch=None, seed: int = 0, **train) -> Path:
-    """The folder of a series run trained from scratch, training it first if it has no ``summary.csv`` yet
-    (or ``retrain``)."""
+    """The folder of a series run trained from scratch, training (or resuming) and evaluating it first unless it
+    holds every result file (:data:`RUN_RESULTS`), or when ``retrain``."""
     import shutil
 
     from asdlib.experiment import evaluate_run, train_from_config
@@ -174,11 +191,14 @@ def ensure_run(name: str, *, data: str | Path | None = None, retrain: bool = Fal
     if retrain and run_dir.exists():
         shutil.rmtree(run_dir)
     _check_same_data(run_dir, data)
-    if not (run_dir / "summary.csv").is_file():
+    if not all((run_dir / f).is_file() for f in RUN_RESULTS):
         train_from_config(series_config(name, seed=seed, **train), data, run_dir, progress=progress,
                           track_test=True, on_epoch=on_epoch)
         evaluate_run(run_dir, data=data, quiet=True)
     return run_dir
+
+
+RUN_RESULTS = ("config.yaml", "history.csv", "best.pt", "scores.csv", "results.csv", "summary.csv")
 
 
 def _check_same_data(run_dir: Path, data: Path) -> None:

@@ -3,18 +3,24 @@
 An asdlib checkpoint is a plain dict ``{"format": "asdlib", "version": 1, "model": model.config,
 "label_order": "stgram_paper", "state_dict": ..., **extra}`` of plain types and tensors, so
 ``torch.load(path, weights_only=True)`` reads it and ``build_model(**ckpt["model"])`` rebuilds the network.
-The importer reads the originals' checkpoints (STgram-MFN ``clf_state_dict`` / ``model`` wrappers,
+``"weights_sha256"`` is a hash of the weights, the model config and the label order, recorded at save and checked
+at load, so a damaged file fails loudly instead of scoring with altered weights (checkpoints saved before it
+existed load with a warning; the shipped reference runs are checked against their registry's sha256 instead).
+Every file that cannot be read raises one :class:`CheckpointError` naming it and the fix. The importer reads the originals' checkpoints (STgram-MFN ``clf_state_dict`` / ``model`` wrappers,
 DataParallel ``module.`` prefixes, the paper-era duplicate ArcFace weight, Noisy-ArcMix plain state dicts),
 renames their keys to ours and re-orders the class rows from the original label order to ours (§4.4).
 """
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
 import pickle
+import re
 import shutil
 import tempfile
-import zipfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -40,34 +46,97 @@ KEY_RENAMES: tuple[tuple[str, str], ...] = (
 )
 CLASS_ROW_KEYS = ("head.weight", "mobilefacenet.fc_out.weight", "mobilefacenet.fc_out.bias")
 _WRAPPER_KEYS = ("clf_state_dict", "state_dict", "model")
-_RESERVED = ("format", "version", "model", "label_order", "state_dict")
+_RESERVED = ("format", "version", "model", "label_order", "state_dict", "weights_sha256")
+SHIPPED_RUNS = Path(__file__).resolve().parents[1] / "reference_runs"  # their registry.json lists each file's sha256
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be read or used; the message names the file and the fix."""
 
 
+class CheckpointWarning(UserWarning):
+    """A checkpoint that loads but cannot be fully checked (saved before asdlib recorded a weights hash)."""
+
+
 def read_checkpoint_file(path: str | os.PathLike, *, map_location="cpu", fix: str = "") -> object:
-    """``torch.load(path, weights_only=True)``, turning an empty, truncated or foreign file into one
+    """``torch.load(path, weights_only=True)``, turning an empty, truncated, foreign or malicious file into one
     :class:`CheckpointError` naming it; ``fix`` says what to do (default: re-create or re-download it)."""
-    path = Path(path)
+    path, fix = Path(path), fix or "re-create or re-download it"
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file" + (f"; {fix}" if fix else ""))
+        raise CheckpointError(f"{path}: no such checkpoint file; {fix}")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path} is empty (0 bytes); {fix or 're-create or re-download it'}")
+        raise CheckpointError(f"{path} is empty (0 bytes); {fix}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if "global" in str(e).lower():  # a pickled class or function, refused by weights_only
-            raise CheckpointError(f"{path} holds objects other than tensors and plain types, which are not "
-                                  "loaded (they could run code); re-save it with asdlib.training.checkpoints.save_model"
-                                  ) from None
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({str(e).splitlines()[0]}); "
-                              f"{fix or 're-create or re-download it'}") from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path} is truncated, damaged or not a PyTorch checkpoint ({first}); "
-                              f"{fix or 're-create or re-download it'}") from None
+        found = re.search(r"(?:Unsupported global: |unsupported )GLOBAL ([\w.]+)", str(e))
+        if found:  # a pickled class or function: refused, it could run code when loaded
+            raise CheckpointError(f"{path} holds a pickled Python object ({found.group(1)}), not only tensors "
+                                  "and plain values; it was not loaded, since unpickling it could run code. Use "
+                                  "a checkpoint written by asdlib.training.checkpoints.save_model, or convert "
+                                  "the original with import-checkpoint from a trusted copy") from None
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (it starts with {_head(path)}); {fix}") from None
+    except MemoryError:
+        raise CheckpointError(f"{path} is damaged (it claims more memory than there is); {fix}") from None
+    except Exception as e:  # noqa: BLE001 - torch lets RuntimeError, EOFError, KeyError, IndexError… through
+        raise CheckpointError(f"{path} is truncated, damaged or not a PyTorch checkpoint ({_first_line(e)}); "
+                              f"{fix}") from None
+
+
+def _head(path: Path) -> str:
+    with open(path, "rb") as f:
+        return repr(f.read(12))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:120]}" if text else type(error).__name__
+
+
+def weights_sha256(state_dict: Mapping[str, torch.Tensor], model_config: Mapping, label_order: str) -> str:
+    """sha256 of every tensor (name, dtype, shape, bytes, in name order), the model config and the label order."""
+    digest = hashlib.sha256(json.dumps([dict(model_config), label_order], sort_keys=True, default=str).encode())
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_weights(ckpt: Mapping, path: str | os.PathLike) -> None:
+    """Raise :class:`CheckpointError` when the weights differ from the hash recorded at save; warn when there is
+    none (older checkpoints), unless the file is a shipped reference run whose registry vouches for it."""
+    recorded = ckpt.get("weights_sha256")
+    if recorded is None:
+        if not _shipped_and_intact(Path(path)):
+            warnings.warn(f"{path} records no weights hash (saved by an older asdlib): it loads, but damage to "
+                          "its weights cannot be detected; re-save it with save_model to add one",
+                          CheckpointWarning, stacklevel=3)
+        return
+    state = ckpt.get("state_dict")
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} has no readable state_dict; re-create or re-download it")
+    if weights_sha256(state, ckpt.get("model") or {}, str(ckpt.get("label_order"))) != recorded:
+        raise CheckpointError(f"{path} is damaged: its weights differ from the hash recorded when it was saved "
+                              "(a changed byte, a partial copy?); re-create or re-download it")
+
+
+def _shipped_and_intact(path: Path) -> bool:
+    """Whether ``path`` is a shipped reference-run file; raise if its sha256 differs from the registry's."""
+    path = path.resolve()
+    if SHIPPED_RUNS not in path.parents:
+        return False
+    try:
+        runs = json.loads((SHIPPED_RUNS / "registry.json").read_text())["runs"]
+        expected = runs[path.parent.name]["files"][path.name]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise CheckpointError(f"{path} is corrupted (its sha256 differs from {SHIPPED_RUNS / 'registry.json'}); "
+                              "reinstall asdlib or retrain it: python -m asdlib pretrained train "
+                              f"{path.parent.name}")
+    return True
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, *, extra: Mapping | None = None) -> Path:
@@ -78,7 +147,7 @@ def save_model(path: str | os.PathLike, model: nn.Module, *, extra: Mapping | No
         raise ValueError(f"extra keys {clash} are reserved by the checkpoint format")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     ckpt = {"format": FORMAT, "version": VERSION, "model": dict(model.config), "label_order": LABEL_ORDER,
-            "state_dict": state, **extra}
+            "state_dict": state, "weights_sha256": weights_sha256(state, model.config, LABEL_ORDER), **extra}
     return _atomic_save(ckpt, Path(path))
 
 
@@ -89,15 +158,23 @@ def load_checkpoint(path: str | os.PathLike, *, map_location="cpu") -> dict:
     if not isinstance(ckpt, Mapping) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an asdlib checkpoint; for the original authors' weights use "
                          "asdlib.training.checkpoints.import_original or `python -m asdlib import-checkpoint`")
-    if ckpt.get("version", 0) > VERSION:
-        raise ValueError(f"{path} has checkpoint version {ckpt['version']}; this asdlib reads <= {VERSION}")
+    if not isinstance(ckpt.get("version"), int) or ckpt["version"] > VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {ckpt.get('version')!r}; this asdlib reads <= "
+                              f"{VERSION} (upgrade asdlib, or re-create the file)")
+    if not isinstance(ckpt.get("model"), Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
+        raise CheckpointError(f"{path} lacks its model config or state_dict; re-create or re-download it")
+    check_weights(ckpt, path)
     return dict(ckpt)
 
 
 def load_model(path: str | os.PathLike, *, map_location="cpu") -> nn.Module:
     """Rebuild and load the model of an asdlib checkpoint, in eval mode (on ``map_location`` if a device)."""
     ckpt = load_checkpoint(path, map_location=map_location)
-    model = build_model(**ckpt["model"])
+    try:
+        model = build_model(**ckpt["model"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: its model config {dict(ckpt['model'])} does not build a model ({e}); "
+                              "re-create the file") from None
     bad = [k for k, v in ckpt["state_dict"].items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{path} holds NaN or infinite weights ({len(bad)} tensors, e.g. {bad[0]}): the "
@@ -125,8 +202,8 @@ def import_original(src: str | os.PathLike | Mapping, variant: str, *, label_ord
     state = rename_original_keys(original)
     sub = max(1, state["head.weight"].shape[0] // NUM_CLASSES) if "head.weight" in state else 1  # sub-centres
     model = build_model(variant, seconds=seconds, sub=sub)
-    _check_fits(model, state, f"the checkpoint does not fit {variant!r} "
-                              f"(seconds={seconds:g}, {NUM_CLASSES} classes)")
+    _check_fits(model, state, f"the checkpoint does not fit {variant!r} for {seconds:g}-s clips and "
+                              f"{NUM_CLASSES} classes; another variant, or another clip length (pass seconds=N)?")
     _load_checked(model, permute_classes(state, label_order, LABEL_ORDER), variant)
     return model.eval()
 
@@ -149,7 +226,8 @@ def unwrap_state_dict(src: str | os.PathLike | Mapping) -> dict[str, torch.Tenso
     strips DataParallel ``module.`` prefixes."""
     obj = src
     if isinstance(src, (str, os.PathLike)):
-        obj = torch.load(src, map_location="cpu", weights_only=True)
+        obj = read_checkpoint_file(src, fix="is it the original STgram-MFN / Noisy-ArcMix checkpoint (a .pth or "
+                                            ".pth.tar file)? download it again")
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         raise ValueError("this is already an asdlib checkpoint: use asdlib.training.checkpoints.load_model")
     while isinstance(obj, Mapping) and not _is_state_dict(obj):
@@ -216,7 +294,7 @@ def _check_fits(model: nn.Module, state: Mapping[str, torch.Tensor], what: str) 
                  f"{len(unexpected)} unexpected keys: {_listing(unexpected)}",
                  f"{len(shapes)} shape mismatches: {_listing(shapes)}"]
         raise ValueError(f"{what}:\n  " + "\n  ".join(parts) + "\n  (another variant, class count or clip "
-                         f"length? variants: {', '.join(MODEL_NAMES)})")
+                         f"length? variants: {', '.join(MODEL_NAMES)}; clip length: seconds=N)")
 
 
 def _load_checked(model: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from asdlib.training.checkpoints import CheckpointError, read_checkpoint_file, save_model
+from asdlib.training.checkpoints import CheckpointError, check_weights, read_checkpoint_file, save_model
 from asdlib.training.losses import LOSSES, mixup, sample_mixup
 
 
@@ -111,7 +111,8 @@ def train_epoch(criterion: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         total += value * len(labels)
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(labels)
-        bar.set_postfix(loss=f"{total / seen:.3f}", clips_s=f"{seen / (time.perf_counter() - start):.0f}")
+        bar.set_postfix(loss=f"{total / seen:.3f}", clips_s=f"{seen / (time.perf_counter() - start):.0f}",
+                        refresh=False)  # shown at the next refresh (mininterval), not forced every step
     elapsed = time.perf_counter() - start
     return {"loss": total / max(seen, 1), "acc": correct / max(seen, 1), "clips_per_s": seen / elapsed}
 
@@ -221,6 +222,17 @@ def fit(model: nn.Module, train_loader, val_loader, *, run_config: dict, out_dir
     return history
 
 
+def epoch_summary(row: dict, epochs: int) -> str:
+    """One line per epoch for a log: ``epoch  3/15  loss 1.234  held-out loss 1.456  acc 97.5 %  12.3 s``."""
+    width = len(str(epochs))
+    parts = [f"epoch {row['epoch']:>{width}}/{epochs}", f"lr {row['lr']:.2e}", f"loss {row['loss']:.4f}"]
+    if math.isfinite(row.get("val_loss", float("nan"))):
+        parts += [f"held-out loss {row['val_loss']:.4f}", f"acc {100 * row['val_acc']:.1f} %"]
+    if "test_auc" in row:
+        parts.append(f"test AUC {100 * row['test_auc']:.1f} %")
+    return "  ".join(parts + [f"{row['epoch_seconds']:.1f} s"])
+
+
 def _diverged_advice(what: str, epoch: int, lr: float, out_dir: Path, *, has_last: bool) -> str:
     """The message of a diverged training: where, at which learning rate, what was kept, what to try."""
     kept = (f"{out_dir / 'last.pt'} and best.pt keep the last good epoch ({epoch - 1})" if has_last
@@ -285,6 +297,7 @@ def _resume(path: Path, model: nn.Module, optimizer, device: torch.device) -> tu
     if not isinstance(ckpt, dict) or not {"state_dict", "optimizer", "epoch", "history", "torch_rng"} <= set(ckpt):
         raise CheckpointError(f"{path} is not a resume point written by asdlib's training; delete it to start "
                               "this run over, or pass --no-resume")
+    check_weights(ckpt, path)
     _unwrap(model).load_state_dict(ckpt["state_dict"])
     optimizer.load_state_dict(ckpt["optimizer"])
     torch.set_rng_state(ckpt["torch_rng"].cpu())
