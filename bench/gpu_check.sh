@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check (issue 14) in ONE call of at most 8 minutes, from the repository root of a copy of the tree:
-#   1. preflight: Python, PyTorch, asdlib (offline `pip install -e . --no-deps` only if it is not importable),
-#      CUDA (bench/gpu_env.py); without a usable CUDA device it stops here, exit 2, having measured nothing;
+#   1. preflight: Python; the carried wheels (bench/gpu_wheels.sh: soundfile, librosa, ... that the GPU
+#      machine's python3 lacks) installed offline into $GPU_SITE, first thing; asdlib (offline `pip install -e .
+#      --no-deps` only if it is not importable); every module of asdlib and of the check's scripts imported
+#      (exit 4 naming what is missing, before any GPU work); PyTorch and CUDA (bench/gpu_env.py); without a usable
+#      CUDA device it stops here, exit 2, having measured nothing;
 #   2. the CUDA tests: pytest -m cuda tests/test_cuda.py (JUnit report cuda_tests.xml);
 #   3. training throughput, ours vs naive (bench/train_throughput.py): the four models at 10-s clips, batch 256
 #      and 64, bf16, plain; then TASTgram-MFN at batch 256 compiled + channels-last (the goal line);
@@ -15,15 +18,30 @@
 # train_throughput.jsonl, gpu_train.jsonl, cuda_tests.xml, nvidia_smi.csv, logs/*.log); the benchmark lines
 # are also appended to bench/results/. Nothing is installed from the internet.
 #
+# Generation time within the budget (measured on one AMD EPYC core, 2026-12-01: 29.5 ten-second clips per
+# CPU-second for fan + valve in the `full` layout, 880 clips per CPU-second to decode them into the cache):
+#   train_data, 14 IDs x 300 + 8 development IDs x (100 + 150) = 6,200 clips on GEN_WORKERS=12 processes:
+#   6,200 / (12 x 29.5) = 18 s, twice that for a slower or shared host = 35 s, + the cache in one process
+#   6,200 / 880 = 7 s, + start-up ~10 s: ~50 s of its 150-s limit, in the background during the CUDA tests;
+#   bench_data, 41 IDs x 8 + 23 development IDs x 2 = 374 clips on 16 processes: ~1 s + start-up, of 90 s.
+#   (The whole `full` size, 41 IDs x 900 + 23 x 250 = 42,650 clips, would take 42,650 / (16 x 29.5) = 90 s at
+#   best, ~3 min in practice, and a 13.6-GB cache: a training call of its own, not this check.)
+#   The default budget, 470 s, counts from the start (wheels, imports and preflight included); each step ends,
+#   its 10-s kill grace too, by the deadline, so the call stays under 8 minutes: give the device call
+#   timeout_s=540, room for the summary and the transfers.
+#
 # Usage: bash bench/gpu_check.sh OUT [--budget SECONDS] [--only tests,throughput,train] [--summary]
 #   --budget   total seconds (default 470; env GPU_CHECK_BUDGET)
 #   --only     run only these parts (the preflight always runs)
 #   --summary  print the summary of an existing OUT and exit (no Python packages needed beyond the stdlib)
 # Environment: PYTHON (default: .venv/bin/python if present, else python3), WORKERS (DataLoader workers, 8),
-#   GEN_WORKERS (12), TRAIN_TYPES (fan,valve), TRAIN_CLIPS (training clips per ID, 300), TRAIN_BUDGET (180),
-#   TIMED_CLIPS (timed clips per throughput configuration, 2048).
+#   GPU_SITE (where the carried wheels go, /tmp/asdlib-gpu-site), GEN_WORKERS (12), TRAIN_TYPES (fan,valve),
+#   TRAIN_CLIPS (training clips per ID, 300), TRAIN_BUDGET (180), TIMED_CLIPS (timed clips per throughput
+#   configuration, 2048).
 # Exit status: 0 every step passed; 1 a step failed or timed out; 2 no CUDA; 3 no Python/PyTorch;
-#   4 asdlib cannot be imported; 64 bad arguments.
+#   4 asdlib or a module it needs cannot be imported; 64 bad arguments.
+# On the lent GPU machine (bench/wheels is git-ignored, so name it): run(command="bash bench/gpu_check.sh
+#   $OUT/check", carry=["bench/wheels"], timeout_s=540).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,6 +53,7 @@ TRAIN_TYPES=${TRAIN_TYPES:-fan,valve}
 TRAIN_CLIPS=${TRAIN_CLIPS:-300}
 TRAIN_BUDGET=${TRAIN_BUDGET:-180}
 TIMED_CLIPS=${TIMED_CLIPS:-2048}
+SITE=${GPU_SITE:-${TMPDIR:-/tmp}/asdlib-gpu-site}
 MODELS=tastgram_mfn,stgram_mfn,stsasgram_mfn,stgram_mfn_paper
 
 usage() {  # the header comment above, without the leading '# '
@@ -132,9 +151,44 @@ check_asdlib() {  # installed (editable, offline) when missing; this checkout on
   fi
 }
 
-preflight() {  # Python, asdlib, then PyTorch and CUDA (bench/gpu_env.py); stops the script when one is missing
+missing_wheels() {  # the lockfile's wheels whose distribution $PY does not have, one file name a line
+  grep -v '^#' bench/gpu_wheels.txt | awk 'NF {print $2}' | "$PY" -c '
+import importlib.metadata as md, sys
+for wheel in sys.stdin.read().split():
+    try:
+        md.version(wheel.split("-")[0])  # the distribution name as the wheel spells it; lookup normalises it
+    except md.PackageNotFoundError:
+        print(wheel)'
+}
+
+install_wheels() {  # the carried wheels (bench/gpu_wheels.sh) that $PY lacks: offline, into $SITE (PYTHONPATH)
+  local missing
+  missing=$(missing_wheels) || { say "cannot list the carried wheels with $PY (see $LOG)"; return 0; }
+  if [[ -z $missing ]]; then
+    say "carried wheels: $PY already has all of bench/gpu_wheels.txt"
+    return 0
+  fi
+  if ! bash bench/gpu_wheels.sh --check >> "$LOG" 2>&1; then  # absent, incomplete, or not the locked files
+    say "carried wheels: bench/wheels is missing or does not match bench/gpu_wheels.txt (see $LOG); the import" \
+        "check below says what that breaks. Carry it: bash bench/gpu_wheels.sh here, carry=[\"bench/wheels\"]"
+    return 0
+  fi
+  local files=() name
+  for name in $missing; do files+=("bench/wheels/$name"); done
+  mkdir -p "$SITE"
+  if ! timeout 120 "$PY" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target "$SITE" "${files[@]}" >> "$LOG" 2>&1; then  # no pip, or it failed: a wheel is a zip of its files
+    say "pip could not install the wheels (see $LOG); unpacking them into $SITE"
+    for name in "${files[@]}"; do "$PY" -m zipfile -e "$name" "$SITE" >> "$LOG" 2>&1; done
+  fi
+  export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$SITE"  # after what the caller put there: theirs wins
+  say "carried wheels: ${#files[@]} installed offline into $SITE ($(echo $missing | sed 's/-[0-9][^ ]*//g'))"
+}
+
+preflight() {  # Python, the carried wheels, asdlib, then every import, PyTorch and CUDA (bench/gpu_env.py)
   pick_python
   say "gpu_check: OUT=$OUT budget=${BUDGET}s python=$PY ($("$PY" --version 2>&1)) only=$ONLY"
+  install_wheels
   check_asdlib
   timeout -k 5 120 "$PY" bench/gpu_env.py --out-dir "$OUT" > "$OUT/logs/gpu_env.log" 2>&1
   local rc=$? took=$(( $(date +%s) - T0 ))
@@ -148,9 +202,13 @@ preflight() {  # Python, asdlib, then PyTorch and CUDA (bench/gpu_env.py); stops
        say "gpu_check: FAILED: PyTorch is not importable by $PY. This script installs nothing from the internet:" \
            "run it with a Python that has torch (PYTHON=/path/to/python)."
        exit 3 ;;
+    4) record preflight no_asdlib 4 "$took" 120
+       say "gpu_check: FAILED: asdlib cannot be imported by $PY (the line above names the modules); nothing" \
+           "was measured. Missing packages travel as wheels: bash bench/gpu_wheels.sh, carry bench/wheels."
+       finish 4 ;;
     *) record preflight failed "$rc" "$took" 120
        say "gpu_check: FAILED: preflight exit $rc (see $OUT/logs/gpu_env.log)"
-       finish $(( rc == 4 ? 4 : 1 )) ;;
+       finish 1 ;;
   esac
 }
 

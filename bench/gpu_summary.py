@@ -73,6 +73,8 @@ def env_section(out: Path) -> str:
              f"bf16 matmul {fmt(e.get('bf16_matmul_tflops'), 1)} TFLOP/s", f"status {e.get('status')}"]
     missing = e.get("missing") or []
     text = ", ".join(parts) + (f"; missing optional modules: {', '.join(missing)}" if missing else "")
+    if e.get("core_missing"):  # the preflight stopped before CUDA: what could not be imported, and why
+        text += "\n\ncannot import: " + "; ".join(f"{k} ({err})" for k, err in e["core_missing"].items())
     return "## Environment\n\n" + text + (f"\n\ncuda_error: {e['cuda_error']}" if e.get("cuda_error") else "")
 
 

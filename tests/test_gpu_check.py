@@ -1,13 +1,18 @@
-"""The GPU check's CPU-safe parts: bench/gpu_check.sh fails clearly and fast without CUDA, and the summary printer.
+"""The GPU check's CPU-safe parts: bench/gpu_check.sh fails clearly and fast without CUDA or without a module
+asdlib needs, the GPU machine gets every module asdlib imports, and the summary printer.
 
 The script runs as a real subprocess with this interpreter (``PYTHON``); without a CUDA device it must stop after
-its preflight with exit status 2, a message saying why, its log and step record written, and nothing appended to
-``bench/results``. The summary printer is checked on small constructed JSON-lines files.
+its preflight with exit status 2, having imported every module of asdlib and of the check's scripts, a message
+saying why, its log and step record written, and nothing appended to ``bench/results``. A module that cannot load
+stops it earlier, exit 4, naming the module. Every third-party import is either on the GPU machine or carried as a
+wheel (bench/gpu_wheels.sh and its lockfile). The summary printer is checked on small constructed JSON-lines files.
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,12 +25,26 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "gpu_check.sh"
 sys.path.insert(0, str(REPO / "bench"))
 
-import gpu_summary  # noqa: E402  (bench/ is not a package)
+import gpu_env  # noqa: E402  (bench/ is not a package)
+import gpu_summary  # noqa: E402
+
+# Import names of packages on the GPU machine's own python3 (its image's package list) that asdlib, the bench
+# scripts or tests might use. A new import that is not here must be carried: add it to bench/gpu_wheels.sh.
+IMAGE_MODULES = {"numpy", "scipy", "pandas", "sklearn", "matplotlib", "seaborn", "torch", "torchaudio",
+                 "torchvision", "tqdm", "yaml", "pytest", "triton", "numba", "llvmlite", "joblib", "einops", "PIL",
+                 "h5py", "skimage", "statsmodels", "networkx", "sympy", "requests", "packaging",
+                 "typing_extensions", "psutil", "pynvml", "jinja2", "pyarrow", "xarray", "tensorboard", "timm",
+                 "rich", "msgpack", "lazy_loader", "threadpoolctl"}
+# Imported only inside the functions that display in, or run, Jupyter notebooks: not carried to the GPU machine.
+NOTEBOOK_ONLY = {"IPython", "ipywidgets", "ipykernel", "nbformat", "nbclient", "nbconvert", "jupyter_client",
+                 "jupyter_core", "traitlets", "zmq"}
+IMPORT_NAME = {"umap_learn": "umap"}  # a carried distribution whose import name differs
 
 
-def run_script(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
-    """``bash bench/gpu_check.sh ARGS`` with this Python; returns the finished process and its wall time."""
-    env = {**os.environ, "PYTHON": sys.executable}
+def run_script(*args: str, timeout: float = 120,
+               env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """``bash bench/gpu_check.sh ARGS`` with this Python (and ``env`` added); the finished process, wall time."""
+    env = {**os.environ, "PYTHON": sys.executable, **(env or {})}
     tic = time.perf_counter()
     done = subprocess.run(["bash", str(SCRIPT), *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -54,9 +73,94 @@ def test_without_cuda_the_script_fails_fast_and_clearly(tmp_path: Path):
     assert [(s["step"], s["status"], s["rc"]) for s in steps] == [("preflight", "no_cuda", 2)]
     env = json.loads((out / "gpu_env.jsonl").read_text().splitlines()[-1])
     assert env["cuda_available"] is False and env["status"] == 2 and env["torch"] == torch.__version__
+    assert env["core_missing"] == {}  # every module was imported before CUDA was looked at
+    assert env["core_modules"] == len(gpu_env.asdlib_modules()) + len(gpu_env.SCRIPTS) > 50
+    assert "modules of asdlib and the check's scripts import" in done.stdout
     assert (out / "summary.md").read_text().startswith("# GPU check")
     assert not (out / "train_throughput.jsonl").exists() and not (out / "cuda_tests.xml").exists()
     assert results_state() == before, "a failed check must not append to bench/results"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the script would really run")
+def test_a_module_that_cannot_load_stops_the_preflight_with_exit_4(tmp_path: Path):
+    """soundfile raises OSError on import where its C library is missing (a bare machine): a soundfile.py that
+    does just that, first on PYTHONPATH, must stop the check before CUDA, naming the modules and the fix."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "soundfile.py").write_text("raise OSError(\"cannot load library 'libsndfile.so': not found\")\n")
+    done, seconds = run_script(str(tmp_path / "out"), timeout=300, env={"PYTHONPATH": str(shadow)})
+    out = tmp_path / "out"
+    assert done.returncode == 4, done.stdout[-3000:] + done.stderr[-3000:]
+    assert seconds < 240
+    assert "asdlib cannot be imported here: asdlib.data.audio (OSError: cannot load library" in done.stdout
+    assert "bash bench/gpu_wheels.sh" in done.stdout and "nothing was measured" in done.stdout
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+    assert [(s["step"], s["status"], s["rc"]) for s in steps] == [("preflight", "no_asdlib", 4)]
+    env = json.loads((out / "gpu_env.jsonl").read_text().splitlines()[-1])
+    assert "cuda_available" not in env and "asdlib.experiment" in env["core_missing"]  # stopped before CUDA
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# GPU check") and "cannot import: asdlib.data.audio (OSError" in summary
+
+
+def third_party_imports(path: Path) -> dict[str, bool]:
+    """``{top-level module: imported when the file is imported}`` for the non-stdlib, non-asdlib imports of a
+    file; imports inside functions (run only when called) are ``False`` unless also at import time."""
+    found: dict[str, bool] = {}
+
+    def visit(node: ast.AST, at_import: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            names = []
+            if isinstance(child, ast.Import):
+                names = [a.name for a in child.names]
+            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
+                names = [child.module]
+            for top in {n.split(".")[0] for n in names} - set(sys.stdlib_module_names) - {"asdlib", "__future__"}:
+                found[top] = found.get(top, False) or at_import
+            visit(child, at_import and not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(ast.parse(path.read_text()), "solutions" not in path.parts)  # solutions: loaded only on demand
+    return found
+
+
+def test_every_third_party_import_is_on_the_gpu_machine_or_carried():
+    """asdlib, the check's scripts and the CUDA tests import only what the GPU machine has, what travels as a
+    wheel (bench/gpu_wheels.txt), or, inside functions only, the notebook-only modules."""
+    lock = (REPO / "bench" / "gpu_wheels.txt").read_text().split("\n")
+    carried = {line.split()[1].split("-")[0] for line in lock if line.strip() and not line.startswith("#")}
+    carried = {IMPORT_NAME.get(name, name) for name in carried}
+    local = set(gpu_env.SCRIPTS) | {"gpu_env", "solutions_loader"}  # bench/ and tests/ modules
+    files = [*(REPO / "asdlib").rglob("*.py"), *(REPO / "bench" / f"{m}.py" for m in gpu_env.SCRIPTS),
+             REPO / "bench" / "gpu_env.py", REPO / "tests" / "test_cuda.py", REPO / "tests" / "conftest.py"]
+    unknown, eager_notebook = {}, {}
+    for path in files:
+        for name, at_import in third_party_imports(path).items():
+            if name in NOTEBOOK_ONLY:
+                if at_import:
+                    eager_notebook[name] = path.relative_to(REPO)
+            elif name not in IMAGE_MODULES | carried | local:
+                unknown[name] = path.relative_to(REPO)
+    assert not unknown, f"not on the GPU machine and not carried (add to bench/gpu_wheels.sh): {unknown}"
+    assert not eager_notebook, f"notebook-only modules must be imported inside functions: {eager_notebook}"
+    assert {"soundfile", "librosa", "cffi", "soxr", "pooch"} <= carried
+
+
+def test_the_wheel_lockfile_names_each_package_of_the_script_once_for_cpython_312_linux():
+    """bench/gpu_wheels.txt is what bench/gpu_wheels.sh writes: sha256 and file name, one wheel per package the
+    script downloads, each for CPython 3.12 (or any Python) on manylinux x86_64 (or any platform)."""
+    script = (REPO / "bench" / "gpu_wheels.sh").read_text()
+    packages = re.search(r"PACKAGES=\(([^)]*)\)", script).group(1).split()
+    rows = [line.split() for line in (REPO / "bench" / "gpu_wheels.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert all(len(r) == 2 and re.fullmatch(r"[0-9a-f]{64}", r[0]) for r in rows), rows
+    wheels = {re.sub(r"[-_.]+", "-", r[1].split("-")[0]).lower(): r[1] for r in rows}
+    pinned = dict(p.split("==") for p in packages)
+    assert sorted(wheels) == sorted(pinned) and len(rows) == len(pinned)
+    for name, version in pinned.items():
+        file = wheels[name]
+        assert file.split("-")[1] == version and file.endswith(".whl"), file
+        python, abi, platform = file[:-4].split("-")[-3:]
+        assert re.search(r"cp312|py3", python) and abi in {"cp312", "abi3", "none"}, file
+        assert platform == "any" or ("manylinux" in platform and platform.endswith("x86_64")), file
 
 
 def test_bad_arguments_are_refused_with_the_usage():
