@@ -199,8 +199,12 @@ def dataset_mismatch(run: ReferenceRun, data: str | Path) -> str | None:
     except (OSError, ValueError, KeyError, TypeError):
         what = "data without the procedural generator's dataset.json (real recordings?)"
     else:
-        ds = run.dataset
-        differ = [f"{k} {params.get(k)!r} vs {ds[k]!r}" for k in DATASET_PARAMS if params.get(k) != ds[k]]
+        from asdlib.data.synth import FACTORY_DEFAULTS
+
+        ds = {**FACTORY_DEFAULTS, **run.dataset}
+        params = {**FACTORY_DEFAULTS, **params}
+        keys = (*DATASET_PARAMS, *FACTORY_DEFAULTS)
+        differ = [f"{k} {params.get(k)!r} vs {ds[k]!r}" for k in keys if params.get(k) != ds[k]]
         if version != ds["generator_version"]:
             differ.insert(0, f"generator version {version!r} vs {ds['generator_version']!r}")
         if not differ:

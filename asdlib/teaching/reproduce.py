@@ -51,10 +51,11 @@ def _verify_slice(run: ReferenceRun, work: Path, per_label: int) -> pd.DataFrame
     from asdlib.data.index import index_dataset
     from asdlib.data.dcase import DEV_IDS
     from asdlib.experiment import score_dataset
-    from asdlib.data.synth import _write_job
+    from asdlib.data.synth import FACTORY_DEFAULTS, _write_job
 
     cfg, ds = load_config(run.name, root=run.path.parent), run.dataset
-    params = {"seed": ds["seed"], "seconds": ds["seconds"], "sr": ds["sr"], "difficulty": ds["difficulty"]}
+    params = {"seed": ds["seed"], "seconds": ds["seconds"], "sr": ds["sr"], "difficulty": ds["difficulty"],
+              **{k: ds.get(k, default) for k, default in FACTORY_DEFAULTS.items()}}  # older registries lack them
     data = work / "data"
     for mtype in cfg.data.machine_types:
         (data / mtype / "test").mkdir(parents=True, exist_ok=True)
@@ -121,8 +122,9 @@ def _verify_in_tmp(run: ReferenceRun, per_label: int) -> pd.DataFrame:
 def _check_metrics(run: ReferenceRun) -> None:
     """The registry's AUC / pAUC / mAUC (average and per type) must be those of the run's ``summary.csv``."""
     summary = load_table(run.name, "summary", root=run.path.parent).set_index("machine_type")
-    recorded = {"Average": {"auc": run.auc, "pauc": run.pauc, "mauc": run.mauc}, **run.info.get("per_type", {})}
-    for mtype, metrics in recorded.items():
+    recorded = [("Average", {"auc": run.auc, "pauc": run.pauc, "mauc": run.mauc}),
+                *run.info.get("per_type", {}).items()]
+    for mtype, metrics in recorded:
         for metric, value in metrics.items():
             actual = summary.at[mtype, metric] if mtype in summary.index and metric in summary else None
             if actual is None or not abs(float(actual) - float(value)) <= METRIC_TOLERANCE:
@@ -261,12 +263,15 @@ def ship(name: str, run_dir: str | Path, *, data: str | Path, checkpoint: bool, 
 
 
 def _update_registry(root: Path, name: str, entry: dict, manifest: dict) -> None:
+    from asdlib.data.synth import FACTORY_DEFAULTS  # recorded only when not the defaults (older registries)
+
     path = root / REGISTRY
     raw = json.loads(path.read_text()) if path.is_file() else {"format": 1, "runs": {}}
     params = manifest["params"]
     dataset = {"generator": manifest["generator"], "generator_version": manifest["version"], **{
         k: params[k] for k in ("size", "seed", "seconds", "sr", "n_train", "n_test_normal", "n_test_anomaly",
-                               "difficulty", "machine_types")}}
+                               "difficulty", "machine_types")},
+        **{k: params[k] for k, default in FACTORY_DEFAULTS.items() if params.get(k, default) != default}}
     if raw.get("dataset", dataset) != dataset:
         raise ValueError(f"{path} holds runs on another dataset ({raw['dataset']}); ship every run on one dataset")
     raw["dataset"] = dataset
