@@ -1,6 +1,8 @@
-"""Figures of what trained front ends learned (notebook 02): attention as a deviation from uniform, summaries of
-an attention matrix, and a per-bin difference between two groups of clips drawn over the spread that groups of
-*normal* clips of the same size already show.
+"""Figures and summaries of what the front ends compute and what training made of them (notebook 02): the two
+published mel filterbanks, the shape of a bank of filters (where each peaks, how much of the axis it passes),
+attention as a deviation from uniform, how much of the SASgram branch's signal still differs from one mel band
+to the next layer by layer, and a per-bin difference between two groups of clips drawn over the spread that
+groups of *normal* clips of the same size already show.
 
 Attention rows sum to one, so a uniform row is 1/F everywhere; on a plain colour scale that flat 1/F looks like
 structure. :func:`attention_deviation` draws ``attention − 1/F`` on a diverging scale centred on zero instead.
@@ -9,18 +11,65 @@ or the numbers it computed.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import torch
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
 
-from asdlib.teaching.plots.audio import as_array
+from asdlib.teaching.plots.audio import SR, as_array
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     return ax if ax is not None else plt.subplots(figsize=figsize)[1]
 
 
+# ------------------------------------------------------------------------------------------- filterbanks
+def mel_filterbank_panels(fbs: Mapping[str, object], *, sr: int = SR, every: int = 8) -> Figure:
+    """Mel filterbanks ``{name: (n_fft // 2 + 1, F)}``: one panel per bank with every ``every``-th filter drawn
+    (the titles say how many of the F), then a panel with every filter's peak frequency; legends below the axes."""
+    fig, axes = plt.subplots(1, len(fbs) + 1, figsize=(4.8 * (len(fbs) + 1), 3.9), layout="constrained")
+    for ax, (name, fb) in zip(axes, fbs.items()):
+        fb = as_array(fb)
+        khz = np.linspace(0, sr / 2000, fb.shape[0])
+        colors = plt.cm.viridis(np.linspace(0, 1, fb.shape[1]))
+        drawn = range(0, fb.shape[1], every)
+        for m in drawn:
+            ax.plot(khz, fb[:, m], color=colors[m], lw=1)
+        ax.set(xlabel="frequency (kHz)", ylabel="filter weight", xlim=(0, sr / 2000),
+               title=f"{name}\n(every {every}th filter: {len(drawn)} of {fb.shape[1]} drawn)")
+        peaks = khz[fb.argmax(axis=0)] * 1000
+        axes[-1].plot(np.flatnonzero(peaks > 0), peaks[peaks > 0], label=name)
+    axes[-1].set(xlabel="mel bin", ylabel="peak frequency (Hz)", yscale="log",
+                 title="where each mel bin listens (all filters)")
+    axes[-1].legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1, frameon=False)
+    return fig
+
+
+def filter_shapes(gain_db, *, sr: int = SR, within_db: float = 10.0, split_hz: float = 1000.0) -> dict[str, float]:
+    """How a bank of filters covers the frequency axis, from power gains ``(C, n_freqs)`` in dB (0 Hz to sr/2).
+
+    Medians over the C filters of: ``peak (Hz)``; ``share of the axis within 10 dB of the peak`` (a mel
+    filter: under 1 %; white noise: about half); ``power share below 1 kHz`` (a filter that only passes low
+    frequencies: 1); and the lowest and highest peak, which say whether the bank tiles the axis.
+    """
+    gain_db = as_array(gain_db).astype(np.float64)
+    freqs = np.linspace(0, sr / 2, gain_db.shape[-1])
+    relative = gain_db - gain_db.max(axis=-1, keepdims=True)  # (C, n_freqs): 0 dB at each filter's peak
+    power = 10 ** (relative / 10)
+    peaks = freqs[relative.argmax(axis=-1)]
+    return {"median peak (Hz)": float(np.median(peaks)), "lowest peak (Hz)": float(peaks.min()),
+            "highest peak (Hz)": float(peaks.max()),
+            f"axis within {within_db:g} dB of the peak (%)": float(100 * np.median((relative > -within_db).mean(-1))),
+            f"power below {split_hz / 1000:g} kHz (%)": float(100 * np.median(power[:, freqs < split_hz].sum(-1)
+                                                                             / power.sum(-1)))}
+
+
+# ------------------------------------------------------------------------------------------- attention
 def attention_deviation(attention, *, ax: Axes | None = None, title: str | None = None,
                         limit: float | None = None) -> Axes:
     """An attention matrix ``(F, F)`` (row = query bin, column = key bin, rows sum to 1) as ``attention − 1/F``.
@@ -68,6 +117,41 @@ def most_attended_keys(attention, *, top: int = 5) -> np.ndarray:
     return np.argsort(received)[::-1][:top]
 
 
+def band_share(maps) -> float:
+    """Share of the variance of maps ``(B, F, X)`` that lies across the F axis (mel bins, or tokens): the mean over
+    B and X of the variance over F, divided by the total variance (both without Bessel's correction, so the
+    share lies in [0, 1]): 0 when every bin holds the same values, 1 when the values change only across bins."""
+    x = torch.as_tensor(as_array(maps), dtype=torch.float64)
+    return float(x.var(dim=1, correction=0).mean() / x.var(correction=0))
+
+
+def token_collapse(branch: torch.nn.Module, mel: torch.Tensor) -> pd.DataFrame:
+    """How the F tokens (mel bands) of a SASgram branch become alike, stage by stage: ``mel (B, F, T)``.
+
+    Runs ``branch`` (an :class:`asdlib.nn.attention.SpectralTransformer`) once with forward hooks on its input
+    projection and on each layer, and returns one row per stage with the ``share across mel bins`` of the
+    variance (:func:`band_share`) and ``1 − mean cosine between bands`` (0 when all F tokens point the same way).
+    """
+    stages: dict[str, torch.Tensor] = {}
+    hooks = [branch.hidden_embedding.register_forward_hook(lambda m, i, o: stages.update({"tokens": o}))]
+    for k, layer in enumerate(branch.layers):
+        hooks.append(layer.register_forward_hook(lambda m, i, o, k=k: stages.update({f"layer {k + 1}": o[0]})))
+    try:
+        with torch.no_grad():
+            out, _ = branch(mel)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    rows = {"Sgram (the tokens' source)": mel, **stages, "SASgram (output)": out}
+    table = {}
+    for name, x in rows.items():  # x: (B, F, E or T)
+        unit = torch.nn.functional.normalize(x.double(), dim=-1)
+        cosine = (unit @ unit.transpose(1, 2)).mean().item()  # mean over all pairs of bands (and B)
+        table[name] = {"share across mel bins": band_share(x), "1 − mean cosine between bands": 1.0 - cosine}
+    return pd.DataFrame(table).T
+
+
+# ------------------------------------------------------------------------------------------- differences
 def difference_with_band(group, baseline, reference, *, draws: int = 300, quantiles=(0.05, 0.95),
                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``mean(group) − mean(baseline)`` per bin, and the band that normal clips alone give for that difference.
