@@ -97,29 +97,52 @@ def history_frame(history) -> pd.DataFrame:
     return pd.DataFrame(list(history))
 
 
-def plot_history(history, *, title: str = "", axes: Sequence[Axes] | None = None) -> Figure:
+def _uses_mixup(history) -> bool | None:
+    """Whether a run trained on mixed clips, from the ``config.yaml`` beside its history; None if unknown."""
+    if not isinstance(history, (str, Path)):
+        return None
+    path = Path(history)
+    config = (path if path.is_dir() else path.parent) / "config.yaml"
+    if not config.is_file():
+        return None
+    from asdlib.training.config import RunConfig
+    from asdlib.training.losses import get_loss
+
+    return get_loss(RunConfig.from_yaml(config).loss.name).uses_mixup
+
+
+def plot_history(history, *, title: str = "", axes: Sequence[Axes] | None = None, mixup: bool | None = None,
+                 auc_ylim: tuple[float, float] | None = None) -> Figure:
     """Learning curves: loss (train, validation), accuracy (training, and clean validation if recorded), and the
     test AUC/pAUC if recorded.
 
-    The dotted line marks the epoch the honest selection keeps (lowest validation loss). The test AUC is drawn
-    for information only: it is never used to pick the checkpoint.
+    ``mixup`` says whether the run trained on mixed clips, which the training curves' labels then say; by
+    default it is read from the ``config.yaml`` of a run folder, and left unsaid when unknown. ``auc_ylim``
+    (in %) fixes the AUC panel's range, so that the panels of two runs can be compared by eye. The dotted line
+    marks the epoch the honest selection keeps (lowest validation loss). The test AUC is drawn for information
+    only: it is never used to pick the checkpoint.
     """
     h = history_frame(history)
+    mixup = _uses_mixup(history) if mixup is None else mixup
+    clips = {True: " (on mixed clips)", False: " (on clean clips)", None: ""}[mixup]
     has_test = "test_auc" in h and h["test_auc"].notna().any()
     axes = axes if axes is not None else plt.subplots(1, 3 if has_test else 2, figsize=(13, 3.4))[1]
-    axes[0].plot(h.epoch, h.loss, "o-", label="train loss (as trained, with mixup if any)")
+    axes[0].plot(h.epoch, h.loss, "o-", label="training loss" + {True: " (with mixup)", False: "",
+                                                                   None: " (as trained)"}[mixup])
     axes[0].plot(h.epoch, h.val_loss, "s-", label="validation loss (held-out normal clips)")
     axes[0].set(xlabel="epoch", ylabel="cross-entropy (nats)", title="loss")
-    axes[1].plot(h.epoch, 100 * h.acc, "o-", color="C2", label="training (on mixed clips under mixup)")
+    axes[1].plot(h.epoch, 100 * h.acc, "o-", color="C2", label="training" + clips)
     if "val_acc" in h and h["val_acc"].notna().any():
         axes[1].plot(h.epoch, 100 * h.val_acc, "s-", color="C3", label="validation (clean held-out clips)")
-        axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
     axes[1].set(xlabel="epoch", ylabel="accuracy (%)", title="machine-ID accuracy")
     if has_test:
         t = h.dropna(subset=["test_auc"])
         axes[2].plot(t.epoch, 100 * t.test_auc, "o--", color="0.4", label="AUC")
         axes[2].plot(t.epoch, 100 * t.test_pauc, "s:", color="0.6", label="pAUC")
         axes[2].set(xlabel="epoch", ylabel="%", title="test AUC / pAUC (information only,\nnever for selection)")
+        if auc_ylim is not None:
+            axes[2].set_ylim(*auc_ylim)
         axes[2].legend(fontsize=8)
     kept = ""
     if h.val_loss.notna().any():
