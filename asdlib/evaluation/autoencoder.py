@@ -16,30 +16,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from asdlib.data.audio import load_audio
-from asdlib.evaluation.metrics import (format_result_csv, per_id_table, summary_table, to_markdown,
-                                       write_score_files)
+from asdlib.evaluation.metrics import (format_result_csv, per_id_table, published_results, summary_table,
+                                       to_markdown, write_score_files)
 from asdlib.nn.autoencoder import DenseAutoencoder, frame_vectors, load_autoencoder, reconstruction_error
-
-
-# The baseline's reference run on the DCASE2020 development set: its README's result.csv, (ID, AUC, pAUC).
-_PUBLISHED_PER_ID = {
-    "ToyCar": ((1, 0.828474, 0.678514), (2, 0.866307, 0.762236), (3, 0.639396, 0.546659), (4, 0.869477, 0.701461)),
-    "ToyConveyor": ((1, 0.793497, 0.650428), (2, 0.64243, 0.564437), (3, 0.744579, 0.60488)),
-    "fan": ((0, 0.539607, 0.492435), (2, 0.721866, 0.554171), (4, 0.622098, 0.527072), (6, 0.72277, 0.529961)),
-    "pump": ((0, 0.670769, 0.57269), (2, 0.609369, 0.58037), (4, 0.8886, 0.676842), (6, 0.734902, 0.570175)),
-    "slider": ((0, 0.963315, 0.818451), (2, 0.78809, 0.628819), (4, 0.946011, 0.739503), (6, 0.702247, 0.490242)),
-    "valve": ((0, 0.687311, 0.51349), (2, 0.674083, 0.512281), (4, 0.744, 0.515351), (6, 0.552833, 0.482895)),
-}
 
 
 def published_autoencoder() -> pd.DataFrame:
     """The baseline's published per-ID AUC/pAUC on the real development set (fractions), as :func:`per_id_table`
     gives them; ``summary_table`` of it is the per-type table (ToyCar 80.09 … valve 66.46, mean 73.66)."""
-    table = pd.DataFrame([(t, i, a, p) for t, rows in _PUBLISHED_PER_ID.items() for i, a, p in rows],
-                         columns=["machine_type", "machine_id", "auc", "pauc"])
-    table.attrs["caption"] = ("DCASE2020 Task 2 autoencoder baseline, published on the development set: "
-                              "dcase2020_task2_baseline README, result.csv")
-    return table
+    return published_results()["DCASE2020 AE baseline per ID"]
 
 
 def clip_score(model: DenseAutoencoder, vectors: np.ndarray) -> float:

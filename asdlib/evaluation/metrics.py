@@ -276,12 +276,25 @@ _STGRAM_PER_ID = {  # STgram-MFN README result.csv block: (ID, AUC, pAUC)
 }
 
 
+# The baseline's reference run on the DCASE2020 development set: its README's result.csv, (ID, AUC, pAUC).
+_AE_BASELINE_PER_ID = {
+    "ToyCar": ((1, 0.828474, 0.678514), (2, 0.866307, 0.762236), (3, 0.639396, 0.546659), (4, 0.869477, 0.701461)),
+    "ToyConveyor": ((1, 0.793497, 0.650428), (2, 0.64243, 0.564437), (3, 0.744579, 0.60488)),
+    "fan": ((0, 0.539607, 0.492435), (2, 0.721866, 0.554171), (4, 0.622098, 0.527072), (6, 0.72277, 0.529961)),
+    "pump": ((0, 0.670769, 0.57269), (2, 0.609369, 0.58037), (4, 0.8886, 0.676842), (6, 0.734902, 0.570175)),
+    "slider": ((0, 0.963315, 0.818451), (2, 0.78809, 0.628819), (4, 0.946011, 0.739503), (6, 0.702247, 0.490242)),
+    "valve": ((0, 0.687311, 0.51349), (2, 0.674083, 0.512281), (4, 0.744, 0.515351), (6, 0.552833, 0.482895)),
+}
+
+
+
 def published_results() -> dict[str, pd.DataFrame]:
     """The published DCASE2020 development-set tables (fractions), each with ``attrs["caption"]``.
 
     Keys: ``"STgram-MFN"``, ``"STgram-MFN per ID"``, ``"TASTgram-MFN + Noisy-ArcMix"``,
-    ``"STSASgram-MFN + Noisy-ArcMix"``. Per-type tables have :func:`summary_table`'s columns, the per-ID table
-    :func:`per_id_table`'s. The numbers are copied from the STgram-MFN and Noisy-ArcMix READMEs.
+    ``"STSASgram-MFN + Noisy-ArcMix"``, ``"DCASE2020 AE baseline"`` and ``"DCASE2020 AE baseline per ID"``. Per-type
+    tables have :func:`summary_table`'s columns, the per-ID tables :func:`per_id_table`'s. The numbers are copied
+    from the STgram-MFN and Noisy-ArcMix READMEs and the DCASE2020 baseline's README (``result.csv``).
     """
     tables = {}
     for name, (source, rows) in _PUBLISHED_TYPES.items():
@@ -294,4 +307,11 @@ def published_results() -> dict[str, pd.DataFrame]:
     per_id.attrs["caption"] = ("STgram-MFN per machine ID, published on DCASE2020 (development set): "
                                "liuyoude/STgram-MFN README result.csv block")
     tables["STgram-MFN per ID"] = per_id
+    ae = pd.DataFrame([(t, i, a, p) for t, rows in _AE_BASELINE_PER_ID.items() for i, a, p in rows],
+                      columns=["machine_type", "machine_id", "auc", "pauc"])
+    ae.attrs["caption"] = ("DCASE2020 Task 2 autoencoder baseline per machine ID, published on DCASE2020 "
+                           "(development set): dcase2020_task2_baseline README, result.csv")
+    tables["DCASE2020 AE baseline per ID"] = ae
+    tables["DCASE2020 AE baseline"] = summary_table(ae)
+    tables["DCASE2020 AE baseline"].attrs["caption"] = ae.attrs["caption"].replace(" per machine ID", "")
     return tables
