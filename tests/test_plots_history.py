@@ -51,6 +51,10 @@ def test_label_left_unsaid_without_a_config_and_overridable():
     assert "mixed" in _labels(pt.plot_history(HISTORY, mixup=True).axes[1])[0]
 
 
+def test_loss_on_a_log_scale():
+    assert pt.plot_history(HISTORY).axes[0].get_yscale() == "log"
+
+
 def test_auc_panels_share_a_range():
     figs = [pt.plot_history(h, auc_ylim=(50, 90)) for h in (HISTORY, HISTORY.assign(test_auc=[0.8, 0.82, 0.85]))]
     assert [f.axes[2].get_ylim() for f in figs] == [(50, 90), (50, 90)]

@@ -116,7 +116,8 @@ def plot_history(history, *, title: str = "", axes: Sequence[Axes] | None = None
     """Learning curves: loss (train, validation), accuracy (training, and clean validation if recorded), and the
     test AUC/pAUC if recorded.
 
-    ``mixup`` says whether the run trained on mixed clips, which the training curves' labels then say; by
+    The loss is drawn on a log scale, so that a late fall, and a training loss far below the validation loss,
+    stay visible. ``mixup`` says whether the run trained on mixed clips, which the training curves' labels then say; by
     default it is read from the ``config.yaml`` of a run folder, and left unsaid when unknown. ``auc_ylim``
     (in %) fixes the AUC panel's range, so that the panels of two runs can be compared by eye. The dotted line
     marks the epoch the honest selection keeps (lowest validation loss). The test AUC is drawn for information
@@ -130,7 +131,7 @@ def plot_history(history, *, title: str = "", axes: Sequence[Axes] | None = None
     axes[0].plot(h.epoch, h.loss, "o-", label="training loss" + {True: " (with mixup)", False: "",
                                                                    None: " (as trained)"}[mixup])
     axes[0].plot(h.epoch, h.val_loss, "s-", label="validation loss (held-out normal clips)")
-    axes[0].set(xlabel="epoch", ylabel="cross-entropy (nats)", title="loss")
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy (nats)", title="loss (log scale)", yscale="log")
     axes[1].plot(h.epoch, 100 * h.acc, "o-", color="C2", label="training" + clips)
     if "val_acc" in h and h["val_acc"].notna().any():
         axes[1].plot(h.epoch, 100 * h.val_acc, "s-", color="C3", label="validation (clean held-out clips)")
