@@ -109,10 +109,17 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from asdlib.evaluation.metrics import to_markdown
     from asdlib.training.autoencoder import cpu_threads, fit_autoencoders
 
-    index = index_dataset(args.data)
-    fit_autoencoders(index, args.out, epochs=args.epochs, threads=args.threads, progress=not args.quiet)
+    from asdlib.data.dcase import parse_types
+    from asdlib.training.autoencoder import AERecipe
+
+    types = list(parse_types(args.machine_types)) if args.machine_types else None
+    index = index_dataset(args.data, machine_types=types)
+    recipe = AERecipe(seconds=args.seconds)
+    fit_autoencoders(index, args.out, recipe=recipe, epochs=args.epochs, threads=args.threads,
+                     progress=not args.quiet)
     with cpu_threads(args.threads):
-        summary = write_results(autoencoder_scores(index, args.out, progress=not args.quiet), args.out)
+        scores = autoencoder_scores(index, args.out, seconds=args.seconds, progress=not args.quiet)
+        summary = write_results(scores, args.out)
     print(to_markdown(summary))
     print(f"wrote models, scores and AUC/pAUC tables to {args.out}", file=sys.stderr)
     return 0
@@ -226,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder for the models, scores and tables")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 100, the published recipe)")
     p.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads (default: PyTorch's)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="use the first SECONDS of every clip (default: whole clips, as the baseline)")
+    p.add_argument("--machine-types", default=None, help="comma-separated machine types (default: all found)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_baseline)
 
