@@ -85,6 +85,7 @@ def test_a_checkpoint_linked_to_a_text_file(tmp_path, capsys):
                     "not a PyTorch checkpoint (it starts with b'")
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch, on a damaged header
 def test_fuzzed_checkpoints_fail_cleanly_or_load_the_same_weights(small_checkpoint, tmp_path):
     raw, rng = small_checkpoint.read_bytes(), np.random.default_rng(0)
     original = load_model(small_checkpoint).state_dict()
