@@ -173,11 +173,12 @@ class LiveCurves:
     """An ``on_epoch`` callback: prints one line per epoch and, in a notebook, redraws :func:`plot_history`.
 
     ``ensure_run(name, on_epoch=LiveCurves(title))``. Outside a kernel (a script, a terminal) only the lines are
-    printed; :meth:`figure` draws the final curves. ``rows`` keeps the history received so far.
+    printed; :meth:`figure` draws the final curves. ``rows`` keeps the history received so far; ``mixup`` labels
+    the training curves as on mixed clips (see :func:`plot_history`).
     """
 
-    def __init__(self, title: str = "", *, live: bool | None = None):
-        self.title, self.rows, self._handle = title, [], None
+    def __init__(self, title: str = "", *, live: bool | None = None, mixup: bool | None = None):
+        self.title, self.rows, self._handle, self.mixup = title, [], None, mixup
         self.live = _in_kernel() if live is None else live
 
     def __call__(self, row: Mapping) -> None:
@@ -198,7 +199,7 @@ class LiveCurves:
 
     def figure(self) -> Figure:
         """The curves of the epochs seen so far."""
-        return plot_history(self.rows, title=self.title)
+        return plot_history(self.rows, title=self.title, mixup=self.mixup)
 
 
 # ----------------------------------------------------------------------------------- ArcFace geometry
