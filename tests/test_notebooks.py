@@ -49,6 +49,17 @@ def test_notebook_runs_in_smoke_mode(path: Path, series_env, series_build):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_again_in_the_same_checkout(path: Path, series_env, tmp_path):
+    """A second Run All over what the first left behind (its runs, CSV exports, recordings) works too: after
+    the smoke runs above, each notebook runs once more with the same data, runs folder and working directory."""
+    executed = nbformat.read(execute_notebook(path, tmp_path, env=series_env, timeout=900), as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors, f"{path.name}, second run: {errors[0]['ename']}: {errors[0]['evalue']}"
+
+
+@pytest.mark.slow
 def test_train_switch_trains_from_scratch_in_smoke_mode(series_env, tmp_path):
     """ASD_TRAIN=1 makes notebook 05 train its two runs (tiny smoke runs) instead of loading the shipped ones."""
     runs = tmp_path / "runs"
