@@ -264,18 +264,18 @@ def quiet_progress_when_logged(argv: list[str]) -> None:
     os.environ.setdefault("TQDM_DELAY", "30")
 
 
-def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"warning: {cli_message(str(message))}", file=sys.stderr, flush=True)
+def _one_line(message, category, filename, lineno, line=None) -> str:
+    """How a warning prints here: ``warning: <message>`` (recorded warnings, e.g. in tests, are unaffected)."""
+    return f"warning: {cli_message(str(message))}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     quiet_progress_when_logged(argv)
     args = build_parser().parse_args(argv)
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _print_warning  # one line per warning (the documented hook)
-            return args.func(args)
+        return args.func(args)
     except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError,
             zipfile.BadZipFile) as err:
         if os.environ.get("ASD_DEBUG"):
@@ -285,3 +285,5 @@ def main(argv: list[str] | None = None) -> int:
             text = f"missing key {err.args[0]!r}"
         print(f"error: {cli_message(text)} (ASD_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = formatwarning
