@@ -13,7 +13,8 @@ import soundfile as sf
 from asdlib.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ["synth", "index", "download", "train", "evaluate", "score", "import-checkpoint", "run-series"]
+COMMANDS = ["synth", "index", "download", "train", "evaluate", "score", "import-checkpoint", "baseline",
+            "run-series"]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])

@@ -62,7 +62,7 @@ def test_token_collapse_traces_every_stage_and_removes_its_hooks():
     assert table.loc["Sgram (the tokens' source)", "share across mel bins"] == pytest.approx(0.0, abs=1e-12)
     # only the bin embedding tells the bands apart, and it is part of every later stage
     assert (table["share across mel bins"].iloc[1:] > 0).all()
-    assert not branch.hidden_embedding._forward_hooks and not any(l._forward_hooks for l in branch.layers)
+    assert not branch.hidden_embedding._forward_hooks and not any(layer._forward_hooks for layer in branch.layers)
     distinct = pf.token_collapse(branch, torch.randn(2, 12, 8))
     assert distinct.loc["Sgram (the tokens' source)", "share across mel bins"] > 0.5
     assert ((distinct["1 − mean cosine between bands"] >= -1e-9)
