@@ -96,11 +96,13 @@ def test_threshold_plot_reports_rates(scores):
 def test_threshold_plot_caps_a_runaway_gamma_density():
     calibration = np.random.default_rng(0).gamma(0.5, 1.0, 40) + 1.0  # shape < 1: the density has no maximum
     a, loc, scale = scipy.stats.gamma.fit(calibration)
-    ax = ev.threshold_plot(3.0, calibration=calibration, gamma=(a, loc, scale), logx=True)
+    ax = ev.threshold_plot(3.0, calibration=calibration, gamma=(a, loc, scale), logx=False)
     top = max(patch.get_height() for patch in ax.patches)
     assert ax.get_ylim()[1] == pytest.approx(1.3 * top)  # the histograms stay visible
-    assert ax.get_xscale() == "log"
     assert any("(clipped)" in line.get_label() for line in ax.get_lines())
+    logged = ev.threshold_plot(3.0, calibration=calibration, gamma=(a, loc, scale), logx=True)
+    assert logged.get_xscale() == "log"  # there the fit is drawn as its share of clips per bin, like the bars
+    assert any(label.startswith("gamma fit") for label in logged.get_legend_handles_labels()[1])
 
 
 def test_gamma_fit_check_marks_both_thresholds():
@@ -133,4 +135,19 @@ def test_crowded_scores_get_a_log_axis():
     ax = ev.score_histogram(crowded[:500], crowded[500:])
     assert ax.get_xscale() == "log" and "log scale" in ax.get_xlabel()
     assert ev.score_histogram(spread[:500], spread[500:]).get_xscale() == "linear"
+    plt.close("all")
+
+
+def test_threshold_plot_on_a_log_axis_shows_every_clip_above_the_threshold():
+    rng = np.random.default_rng(1)
+    normal, anomaly = rng.gamma(0.5, 0.02, 300), rng.gamma(2.0, 5.0, 200)  # anomalies spread far to the right
+    ax = ev.threshold_plot(2.5, calibration=normal[:80], normal=normal, anomaly=anomaly,
+                           gamma=scipy.stats.gamma.fit(normal[:80]))
+    assert ax.get_xscale() == "log" and ax.get_ylabel() == "share of clips per bin"
+    orange = matplotlib.colors.to_rgb(ev.LABEL_COLORS["anomaly"])
+    bars = [r for r in ax.patches if isinstance(r, Rectangle) and r.get_alpha() == 0.5
+            and np.allclose(r.get_facecolor()[:3], orange, atol=1e-3)]  # the bars, not the shaded flagged region
+    assert sum(r.get_height() for r in bars) == pytest.approx(1.0)  # every anomalous clip is drawn
+    beyond = sum(r.get_height() for r in bars if r.get_x() >= 2.5)  # whole bins right of the threshold
+    assert 0.8 * np.mean(anomaly > 2.5) < beyond <= np.mean(anomaly > 2.5) + 1e-9
     plt.close("all")

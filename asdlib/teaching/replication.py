@@ -79,8 +79,9 @@ def verdict(row) -> str:
         word = "higher" if row.low > 0 else "lower" if row.high < 0 else "not distinguishable"
         return f"{head}: {word} over these test clips (seed spread not included)"
     if not row.seed_aware:
-        return (f"{head}; one seed on at least one side, so the seed-to-seed spread is unknown: no verdict "
-                "(a rerun with another seed can move a run by about as much)")
+        one = " and ".join(n for n, s in ((row.comparison.split(" − ")[0], getattr(row, "seeds_a", 1)),
+                                             (row.comparison.split(" − ")[-1], getattr(row, "seeds_b", 1))) if s < 2)
+        return f"{head}; {one or 'one side'} has one seed, so its seed-to-seed spread is unknown: no verdict"
     low, high = deciding_interval(row)
     word = "higher" if low > 0 else "lower" if high < 0 else "not distinguishable"
     return f"{head}, [{100 * low:+.2f}, {100 * high:+.2f}] over seeds and clips: **{word}**"

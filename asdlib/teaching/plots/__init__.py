@@ -10,6 +10,11 @@ from __future__ import annotations
 MACHINE_COLORS = {"fan": "#4C72B0", "pump": "#DD8452", "slider": "#55A868", "valve": "#C44E52",
                   "ToyCar": "#8172B3", "ToyConveyor": "#937860"}
 LABEL_COLORS = {"normal": "#0072B2", "anomaly": "#D55E00"}  # Okabe & Ito: blue vs vermillion, told apart by colour-blind eyes
+# Every other series of a figure takes these (Okabe & Ito's remaining colours), so blue and vermillion mean
+# normal and anomaly only; each loss keeps one colour in every figure of the series.
+CYCLE = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999", "#000000", "#F0E442")
+LOSS_COLORS = {"CE": "#999999", "mixup CE": "#999999", "ArcFace": "#009E73", "ArcMix": "#E69F00",
+               "Noisy-ArcMix": "#CC79A7"}
 
 
 def set_style(*, context: str = "notebook") -> None:
@@ -19,4 +24,5 @@ def set_style(*, context: str = "notebook") -> None:
 
     sns.set_theme(context=context, style="whitegrid")
     mpl.rcParams.update({"figure.figsize": (8, 3.5), "figure.dpi": 100, "figure.autolayout": True,
-                         "axes.titlesize": "medium", "image.cmap": "magma"})
+                         "axes.titlesize": "medium", "image.cmap": "magma",
+                         "axes.prop_cycle": mpl.cycler(color=list(CYCLE))})

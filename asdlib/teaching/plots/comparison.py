@@ -14,11 +14,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from asdlib.teaching.plots import LABEL_COLORS
+from asdlib.teaching.plots import LABEL_COLORS, LOSS_COLORS
 from asdlib.teaching.replication import deciding_interval
 from asdlib.teaching.toy import TOY_LOSSES, mixed_clip_losses, optimal_angles
 
-TOY_COLORS = {"mixup CE": "#8c8c8c", "ArcMix": "#4C72B0", "Noisy-ArcMix": "#C44E52"}
+TOY_COLORS = {k: LOSS_COLORS[k] for k in ("mixup CE", "ArcMix", "Noisy-ArcMix")}
 
 
 def plot_mixup_toy(lam: float, *, delta_deg: float = 90.0, m: float = 0.7, s: float = 30.0) -> Figure:
@@ -80,8 +80,9 @@ def plot_angle_gap_history(histories: Mapping[str, Sequence[pd.DataFrame]], *, a
     between them (right), one colour per run, one line per seed (``history.csv`` columns angle_*)."""
     if axes is None:
         axes = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")[1]
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for color, (name, runs) in zip(colors, histories.items()):
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (name, runs) in enumerate(histories.items()):
+        color = LOSS_COLORS.get(name, cycle[k % len(cycle)])
         for k, h in enumerate(runs):
             label = name if k == 0 else None
             axes[0].plot(h.epoch, h.angle_normal, color=color, label=label, lw=1.2)
@@ -98,7 +99,7 @@ def plot_gap_vs_auc(points: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     if ax is None:
         ax = plt.subplots(figsize=(6, 4))[1]
     for name, group in points.groupby("run", sort=False):
-        ax.scatter(group.gap, 100 * group.auc, s=40, label=name)
+        ax.scatter(group.gap, 100 * group.auc, s=40, label=name, color=LOSS_COLORS.get(name))
     ax.set(xlabel="angle gap: median anomalous − normal (°)", ylabel="average AUC (%)")
     ax.legend(fontsize=8)
     return ax

@@ -116,12 +116,14 @@ def score_histogram(normal: ArrayLike, anomaly: ArrayLike, *, bins: int = 30, ax
     edges = _edges(np.concatenate([normal, anomaly]), bins, logx, ax)
     for name, values in (("normal", normal), ("anomaly", anomaly)):
         if values.size:
-            ax.hist(values, bins=edges, density=ax.get_xscale() != "log", alpha=0.55, color=LABEL_COLORS[name],
-                    label=f"{name} (n={values.size})", histtype="stepfilled", edgecolor=LABEL_COLORS[name])
+            log = ax.get_xscale() == "log"
+            ax.hist(values, bins=edges, density=not log, weights=np.full(values.size, 1.0 / values.size) if log else None,
+                    alpha=0.55, color=LABEL_COLORS[name], label=f"{name} (n={values.size})", histtype="stepfilled",
+                    edgecolor=LABEL_COLORS[name])
     log = ax.get_xscale() == "log"
-    ax.set(xlabel=xlabel + (" (log scale)" if log else ""), ylabel="clips per bin" if log else "density",
+    ax.set(xlabel=xlabel + (" (log scale)" if log else ""), ylabel="share of clips per bin" if log else "density",
            title=title)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="x-small", loc="upper right", framealpha=0.6)
     return ax
 
 
@@ -205,14 +207,22 @@ def threshold_plot(threshold: float, *, calibration: ArrayLike | None = None, no
     sets = {k: np.asarray(v, dtype=float) for k, v in given if v is not None}
     everything = np.concatenate([*sets.values(), [threshold]])
     edges = _edges(everything, bins, logx, ax)
-    top = 0.0
+    top, log = 0.0, ax.get_xscale() == "log"
     for name, values in sets.items():
         color = LABEL_COLORS.get(name, "0.45")
-        heights = ax.hist(values, bins=edges, density=True, alpha=0.5, color=color,
+        # on log-spaced bins a density per unit score would flatten the wide bins of high scores: show the
+        # share of each set's clips per bin instead
+        weights = np.full(values.size, 1.0 / max(values.size, 1)) if log else None
+        heights = ax.hist(values, bins=edges, density=not log, weights=weights, alpha=0.5, color=color,
                           label=f"{name} (n={values.size})")[0]
         top = max(top, float(np.max(heights, initial=0.0)))
-    if gamma is not None:
-        x = np.geomspace(edges[0], edges[-1], 400) if ax.get_xscale() == "log" else np.linspace(edges[0], edges[-1], 400)
+    if gamma is not None and log:  # the fit's share of clips per log-spaced bin, comparable with the bars
+        shares = np.diff(scipy.stats.gamma.cdf(edges, gamma[0], loc=gamma[1], scale=gamma[2]))
+        clipped = top > 0 and shares.max() > 1.3 * top
+        ax.stairs(shares, edges, color="0.2", lw=1.5,
+                  label=f"gamma fit, shape a = {gamma[0]:.2g}" + (" (clipped)" if clipped else ""))
+    elif gamma is not None:
+        x = np.linspace(edges[0], edges[-1], 400)
         density = scipy.stats.gamma.pdf(x, gamma[0], loc=gamma[1], scale=gamma[2])
         clipped = top > 0 and density.max() > 1.3 * top
         ax.plot(x, density, color="0.2", lw=1.5,
@@ -223,7 +233,8 @@ def threshold_plot(threshold: float, *, calibration: ArrayLike | None = None, no
     ax.axvline(threshold, color="black", ls="--", lw=1.5, label=f"threshold {threshold:.3g}")
     rates = [f"{what} {100 * np.mean(sets[k] > threshold):.0f} % of {sets[k].size}" for k, what in
              (("normal", "false alarms"), ("anomaly", "anomalies caught")) if k in sets and sets[k].size]
-    ax.set(xlabel="anomaly score", ylabel="density", title="flagged: score > threshold. " + ", ".join(rates))
+    ax.set(xlabel="anomaly score" + (" (log scale)" if log else ""), ylabel="share of clips per bin" if log else "density",
+           title="flagged: score > threshold. " + ", ".join(rates))
     if ax.get_xscale() != "log":
         ax.ticklabel_format(axis="x", useOffset=False)
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
