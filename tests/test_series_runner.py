@@ -47,6 +47,8 @@ def _leftovers(build: Path) -> list[str]:
 
 
 def test_failing_cell_gives_one_line_and_keeps_the_previous_copy(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "glossary.md").write_text("# Glossary\n")
     _book(tmp_path / "notebooks", "00_claims.ipynb", "x = 1",
           "from asdlib.teaching.claims import ClaimError\nraise ClaimError('the gain grows: it shrank')")
     build = tmp_path / "build"
@@ -58,6 +60,7 @@ def test_failing_cell_gives_one_line_and_keeps_the_previous_copy(tmp_path):
                                "ClaimError: the gain grows: it shrank"), err
     assert "Traceback" not in err and "CellExecutionError" not in err, err
     assert (build / "00_claims.ipynb").read_text() == PREVIOUS and "still the last good run" in err
+    assert (build / "glossary.md").read_text() == "# Glossary\n"  # the linked pages travel with the copies
     assert not (build / "00_claims.html").exists() and not _leftovers(build)
     failed = nbformat.read(build / "failed" / "00_claims.ipynb", as_version=4)  # the traceback, for reading
     assert failed.cells[1].outputs[0]["ename"] == "ClaimError"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import copy
 import os
+import shutil
 import secrets
 import signal
 import sys
@@ -279,6 +280,7 @@ def run_series(*, data: str | Path, build: str | Path, size: str = "default", on
     if size == "smoke":
         env["ASD_SMOKE"] = "1"
     start, times = time.perf_counter(), []
+    _copy_pages(notebooks, build)
     with StopSignals() as stop:  # between notebooks; each run has its own
         for book in books:
             rc = _run_one(book, build, env, times)
@@ -288,6 +290,14 @@ def run_series(*, data: str | Path, build: str | Path, size: str = "default", on
         print(f"{'total':40s} {time.perf_counter() - start:7.0f} s")
         _print_final_table(Path(data))
     return 0
+
+
+def _copy_pages(notebooks: Path, build: Path) -> None:
+    """The markdown pages the notebooks link to (``glossary.md#…``, the instructor guide) beside the executed
+    copies, so that their links work when ``build/`` is opened on its own."""
+    build.mkdir(parents=True, exist_ok=True)
+    for page in sorted(Path(notebooks).glob("*.md")):
+        shutil.copyfile(page, build / page.name)
 
 
 def _run_one(book: Path, build: Path, env: dict[str, str], times: list) -> int:
