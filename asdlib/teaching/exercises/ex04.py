@@ -12,7 +12,7 @@ import torch
 from scipy.stats import beta
 from sklearn.metrics import roc_auc_score
 
-from asdlib.teaching.exercises import report, scalar, show_solution, to_numpy, whole_number
+from asdlib.teaching.exercises import crash_hint, report, scalar, show_solution, to_numpy, whole_number
 from asdlib.training.losses import arcmix_from_cosine, noisy_arcmix_from_cosine
 from asdlib.evaluation.metrics import per_id_table, summary_table
 
@@ -20,10 +20,6 @@ from asdlib.evaluation.metrics import per_id_table, summary_table
 def solution(k: int) -> None:
     """Print the worked solution of exercise ``k`` of notebook 04."""
     show_solution("04", k)
-
-
-def _crash(err: Exception) -> str:
-    return f"your function raised {type(err).__name__}: {err}"
 
 
 def _mix_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]]:
@@ -47,7 +43,7 @@ def check_arcmix(fn, *, m: float = 0.7, s: float = 30.0) -> None:
                 return report(False, "", "your function returned None: return the loss (a scalar tensor)")
             got = float(got)
         except Exception as err:  # a learner's bug is a hint, not a crash of the notebook
-            return report(False, "", _crash(err))
+            return report(False, "", crash_hint(err))
         if abs(got - float(expected)) < 1e-6:
             continue
         if abs(got - float(noisy_arcmix_from_cosine(cosine, y_a, y_b, lam, m=m, s=s))) < 1e-6:

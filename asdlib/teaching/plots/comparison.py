@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from asdlib.teaching.plots import LABEL_COLORS, LOSS_COLORS
-from asdlib.teaching.replication import deciding_interval
+from asdlib.teaching.replication import METRIC_NAMES, deciding_interval
 from asdlib.teaching.toy import TOY_LOSSES, mixed_clip_losses, optimal_angles
 
 TOY_COLORS = {k: LOSS_COLORS[k] for k in ("mixup CE", "ArcMix", "Noisy-ArcMix")}
@@ -67,7 +67,7 @@ def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         marker = "o" if (not seeds or row.seed_aware) else "s"
         ax.plot(100 * row.estimate, yi, marker, color="k", mfc="k" if sure and marker == "o" else "w")
     ax.axvline(0, color="0.5", ls=":")
-    ax.set_yticks(y, [f"{r.comparison}: {r.metric.replace('pauc', 'pAUC').replace('mauc', 'mAUC').replace('auc', 'AUC')}"
+    ax.set_yticks(y, [f"{r.comparison}: {METRIC_NAMES.get(r.metric, r.metric)}"
                       for r in rows.itertuples()], fontsize=8)
     what = "black: 95 % interval over test clips" + ("; grey: over seeds and clips" if seeds else "")
     ax.set(xlabel=f"difference (percentage points); {what}",
