@@ -29,10 +29,12 @@ CLI_WORDS: tuple[tuple[str, str], ...] = (
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from asdlib.data.synth import generate_dataset
+    from asdlib.data.synth import GENERATOR_VERSION, generate_dataset
 
     summary = generate_dataset(args.out, size=args.size, machine_types=args.types, seed=args.seed,
-                               seconds=args.seconds, overwrite=args.overwrite, progress=not args.quiet)
+                               seconds=args.seconds, fault_target=args.fault_target,
+                               anomaly_levels={"on": True, "off": False}.get(args.anomaly_levels),
+                               version=args.generator_version or GENERATOR_VERSION, overwrite=args.overwrite, progress=not args.quiet)
     print(_index_summary(args.out))
     return 0 if summary is not None else 1
 
@@ -154,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--types", default=None, help="comma-separated machine types (default: all six)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seconds", type=float, default=None, help="clip length (default: the size's)")
+    p.add_argument("--fault-target", type=float, default=None, metavar="X",
+                   help="share in [0, 1] of faults that leave the machine's identity alone, for every type (0: an ID "
+                        "classifier excels, 1: a density model on log-mel statistics wins; default: the version's "
+                        "calibrated per-type value)")
+    p.add_argument("--anomaly-levels", choices=["on", "off"], default=None,
+                   help="anomalous clips' levels spread as on the real recordings (default: the version's setting)")
+    p.add_argument("--generator-version", type=int, default=None, metavar="N",
+                   help="which calibration of the anomalies (default: the current one; normal clips are the same "
+                        "in every version)")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset generated with other parameters")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)

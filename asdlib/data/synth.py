@@ -27,10 +27,11 @@ import scipy.fft
 import soundfile as sf
 from tqdm.auto import tqdm
 
+from asdlib.data.calibration import calibration
 from asdlib.data.dcase import ALL_IDS, DEV_IDS, MACHINE_TYPES, clip_name, parse_types
 from asdlib.data.faults import COMMON_FAULTS, add_common_fault
-from asdlib.data.machines import (ANOMALIES, STRENGTH, TWO_PI, IdSignature, impulses, make_anomalous, make_signature,
-                             render, shaped_noise)
+from asdlib.data.machines import (ANOMALIES, TWO_PI, IdSignature, impulses, make_anomalous, make_signature, render,
+                                  shaped_noise)
 
 GENERATOR_VERSION = 2
 SR = 16000
@@ -123,17 +124,21 @@ def band_limit(x: np.ndarray, sr: int, lo: float, hi: float) -> np.ndarray:
 
 def render_clip(machine_type: str, machine_id: int, *, label: str = "normal", seconds: float = 10.0,
                 sr: int = SR, rng: np.random.Generator, seed: int = 0, kind: str | None = None,
-                strength: float | None = None, difficulty: float = 1.0, fault_target: float = 0.0,
-                anomaly_levels: bool = False) -> tuple[np.ndarray, dict]:
+                strength: float | None = None, difficulty: float = 1.0, fault_target: float | None = None,
+                anomaly_levels: bool | None = None, version: int = GENERATOR_VERSION) -> tuple[np.ndarray, dict]:
     """One clip and what it is: ``(wave (L,) float32, info)``; see :func:`synth_clip`."""
     n = int(round(seconds * sr))
     sig = id_signature(machine_type, machine_id, seed)
+    cal = calibration(version)
+    fault_target = cal.fault_target[machine_type] if fault_target is None else fault_target
+    anomaly_levels = cal.anomaly_levels if anomaly_levels is None else anomaly_levels
     info, common = dict(kind="", strength=0.0), False
     if label == "anomaly":
         common = kind in COMMON_FAULTS if kind else _common_fault(fault_target, rng)
         kind = kind or str(rng.choice(list(COMMON_FAULTS if common else ANOMALIES[machine_type])))
         if strength is None:
-            strength = rng.uniform(0.25, 1.0) * STRENGTH.get(machine_type, 1.0) / difficulty
+            scale = (cal.common_scale if common else cal.scale)[machine_type]
+            strength = rng.uniform(0.25, 1.0) * scale / difficulty
         if not common:
             sig = make_anomalous(sig, kind, strength, rng)
         info = dict(kind=kind, strength=round(float(strength), 4))
@@ -172,17 +177,18 @@ def _common_fault(fault_target: float, rng: np.random.Generator) -> bool:
 def synth_clip(machine_type: str, machine_id: int, *, label: str = "normal", seconds: float = 10.0,
                sr: int = SR, rng: np.random.Generator | int | None = None, seed: int = 0,
                kind: str | None = None, strength: float | None = None, difficulty: float = 1.0,
-               fault_target: float = 0.0, anomaly_levels: bool = False) -> np.ndarray:
+               fault_target: float | None = None, anomaly_levels: bool | None = None,
+               version: int = GENERATOR_VERSION) -> np.ndarray:
     """One procedural clip of machine ``(machine_type, machine_id)``: ``-> (L,)`` float32 in [-1, 1].
 
     ``seed`` picks the dataset (the ID signatures), ``rng`` the clip. For ``label="anomaly"``, ``kind`` (one of
     ``ANOMALIES[machine_type]`` or of the ID-independent ``asdlib.data.faults.COMMON_FAULTS``) and ``strength``
-    (0 = healthy, ~1 = severe) are drawn when not given; ``fault_target`` and ``anomaly_levels`` as in
-    :func:`generate_dataset`."""
+    (0 = healthy, ~1 = severe) are drawn when not given; ``fault_target``, ``anomaly_levels`` and ``version`` as
+    in :func:`generate_dataset`."""
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     return render_clip(machine_type, machine_id, label=label, seconds=seconds, sr=sr, rng=rng, seed=seed,
                        kind=kind, strength=strength, difficulty=difficulty, fault_target=fault_target,
-                       anomaly_levels=anomaly_levels)[0]
+                       anomaly_levels=anomaly_levels, version=version)[0]
 
 
 # ---------------------------------------------------------------------------------------------------- the files
@@ -203,7 +209,8 @@ def _write_job(job: tuple, out: str, params: dict) -> dict:
     rng = clip_rng(params["seed"], machine_type, machine_id, int(split == "test"), int(label == "anomaly"), number)
     wave, info = render_clip(machine_type, machine_id, label=label, seconds=params["seconds"], sr=params["sr"],
                              rng=rng, seed=params["seed"], difficulty=params["difficulty"],
-                             fault_target=params["fault_target"], anomaly_levels=params["anomaly_levels"])
+                             fault_target=params["fault_target"], anomaly_levels=params["anomaly_levels"],
+                             version=params.get("version", GENERATOR_VERSION))
     path = Path(out) / rel
     tmp = path.with_suffix(".tmp")
     sf.write(tmp, wave, params["sr"], subtype="PCM_16", format="WAV")
@@ -253,9 +260,12 @@ def _check_existing(out: Path, manifest: dict, overwrite: bool) -> str:
     return "new"
 
 
-def _params(size, machine_types, seed, seconds, n_train, n_test, difficulty, fault_target=0.0,
-            anomaly_levels=False) -> dict:
-    """Every parameter of a dataset, the size's defaults filled in (what ``dataset.json`` records)."""
+def _params(size, machine_types, seed, seconds, n_train, n_test, difficulty, fault_target=None,
+            anomaly_levels=None, version=GENERATOR_VERSION) -> dict:
+    """Every parameter of a dataset, the size's defaults filled in (what ``dataset.json`` records).
+
+    ``fault_target`` None is the version's calibration: recorded as null from version 3 on (the per-type table of
+    :mod:`asdlib.data.calibration`), as the single value 0.0 in version 2, whose datasets recorded that."""
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
     base = SIZES[size]
@@ -264,14 +274,24 @@ def _params(size, machine_types, seed, seconds, n_train, n_test, difficulty, fau
     return dict(size=size, machine_types=list(parse_types(machine_types)), seed=int(seed),
                 seconds=float(seconds or base.seconds), n_train=int(base.n_train if n_train is None else n_train),
                 n_test_normal=int(n_normal), n_test_anomaly=int(n_anomaly), difficulty=float(difficulty), sr=SR,
-                fault_target=float(fault_target), anomaly_levels=bool(anomaly_levels))
+                fault_target=_fault_target(fault_target, version),
+                anomaly_levels=bool(calibration(version).anomaly_levels if anomaly_levels is None else anomaly_levels))
+
+
+def _fault_target(value: float | None, version: int) -> float | None:
+    """What ``dataset.json`` records: the value given, else the version's default (version 2: 0.0 for every
+    type; later versions: null, i.e. the per-type table of :mod:`asdlib.data.calibration`)."""
+    if value is not None:
+        return float(value)
+    return 0.0 if version == 2 else None
 
 
 def generate_dataset(out: str | os.PathLike, *, size: str = "default", machine_types=None, seed: int = 0,
                      seconds: float | None = None, n_train: int | None = None,
                      n_test: int | tuple[int, int] | None = None, difficulty: float = 1.0,
-                     fault_target: float = 0.0, anomaly_levels: bool = False, overwrite: bool = False,
-                     progress: bool = True, workers: int = 1) -> dict:
+                     fault_target: float | None = None, anomaly_levels: bool | None = None,
+                     version: int = GENERATOR_VERSION, overwrite: bool = False, progress: bool = True,
+                     workers: int = 1) -> dict:
     """Write a procedural DCASE2020-style dataset to ``out``; return a summary (path, counts per type/split/label).
 
     ``size`` is a key of :data:`SIZES`; ``seconds``, ``n_train`` (clips per ID) and ``n_test`` (per development
@@ -288,11 +308,13 @@ def generate_dataset(out: str | os.PathLike, *, size: str = "default", machine_t
 
     Regenerating the same dataset does nothing; a different one in the same folder is refused unless
     ``overwrite=True``. ``workers`` > 1 uses that many processes."""
-    params = _params(size, machine_types, seed, seconds, n_train, n_test, difficulty, fault_target, anomaly_levels)
-    _common_fault(params["fault_target"], np.random.default_rng(0))  # a bad value fails before any file is written
+    params = _params(size, machine_types, seed, seconds, n_train, n_test, difficulty, fault_target, anomaly_levels,
+                     version)
+    if params["fault_target"] is not None:  # a bad value fails before any file is written
+        _common_fault(params["fault_target"], np.random.default_rng(0))
     jobs = plan(tuple(params["machine_types"]), params["n_train"], params["n_test_normal"], params["n_test_anomaly"])
     out = Path(out)
-    manifest = dict(generator="asdlib.data.synth", version=GENERATOR_VERSION, params=params, counts=_counts(jobs),
+    manifest = dict(generator="asdlib.data.synth", version=version, params=params, counts=_counts(jobs),
                     total=len(jobs), complete=False)
     out.mkdir(parents=True, exist_ok=True)
     state = _check_existing(out, manifest, overwrite)
@@ -302,7 +324,7 @@ def generate_dataset(out: str | os.PathLike, *, size: str = "default", machine_t
             print(f"{out}: this dataset is already there (same dataset.json); nothing to do")
         return summary
     (out / "dataset.json").write_text(json.dumps(manifest, indent=1))
-    rows = _run_jobs(jobs, out, params, progress=progress, workers=workers)
+    rows = _run_jobs(jobs, out, dict(params, version=version), progress=progress, workers=workers)
     _write_csv(out / "clips.csv", rows)
     (out / "dataset.json").write_text(json.dumps(dict(manifest, complete=True), indent=1))
     return summary

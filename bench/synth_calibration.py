@@ -1,0 +1,168 @@
+"""Calibrate the procedural generator's anomalies against the published per-type results (generator version 3).
+
+Every detector of the series learns from normal clips only, and the generator's normal clips do not depend on
+how faults are drawn. So each method is trained once on the default dataset's normal clips, and a *pool* of
+anomalous clips of every kind, of both fault families (ID-coupled faults of ``asdlib.data.machines`` and the
+ID-independent ``asdlib.data.faults.COMMON_FAULTS``) and of strengths spread over U(0.1, 2.6) is scored with each
+of them. AUC is linear in the mixture of anomalous clips, so the AUC of any setting (per type: strength scale,
+share of ID-independent faults) follows from the pool's scores without generating or training again.
+
+    python bench/synth_calibration.py pool   [--pool data/bench/calibration_pool] [--per-kind 20]
+    python bench/synth_calibration.py score  --method gaussian|ae|network [--ae DIR] [--run DIR]
+    python bench/synth_calibration.py table  (AUC of each type at every strength scale and fault family)
+
+``pool`` hard-links the default dataset's training and normal test clips (``data/synth/default``) beside the new
+anomalous ones, so the pool is an ordinary dataset folder for :func:`asdlib.data.index.index_dataset`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from common import REPO  # noqa: F401  (puts the checkout on sys.path)
+
+from asdlib.data.dcase import DEV_IDS, MACHINE_TYPES, clip_name
+from asdlib.data.faults import COMMON_FAULTS
+from asdlib.data.machines import ANOMALIES
+from asdlib.data.synth import SR, clip_rng, render_clip
+
+POOL = REPO / "data" / "bench" / "calibration_pool"
+STRENGTHS = (0.1, 2.6)  # pool strengths U(lo, hi); a setting with scale S uses the clips in [0.25 S, S]
+
+
+def pool_kinds(machine_type: str) -> list[tuple[str, str]]:
+    """``[(family, kind), ...]``: the type's ID-coupled kinds, then the ID-independent ones."""
+    return [("id", k) for k in ANOMALIES[machine_type]] + [("common", k) for k in COMMON_FAULTS]
+
+
+def make_pool(pool: Path, source: Path, per_kind: int, seconds: float) -> pd.DataFrame:
+    """Write ``per_kind`` anomalous clips per (development ID, kind) and link the source's normal clips."""
+    import soundfile as sf
+    from tqdm.auto import tqdm
+
+    rows = []
+    for t in MACHINE_TYPES:
+        for split in ("train", "test"):
+            (pool / t / split).mkdir(parents=True, exist_ok=True)
+            for src in (source / t / split).glob("normal_*.wav"):
+                dst = pool / t / split / src.name
+                if not dst.exists():
+                    os.link(src, dst)
+        jobs = [(i, family, kind, n) for i in DEV_IDS[t] for family, kind in pool_kinds(t) for n in range(per_kind)]
+        for number, (i, family, kind, n) in enumerate(tqdm(jobs, desc=f"pool {t}", leave=False)):
+            rng = clip_rng(0, t, i, 2, zlib_kind(kind), n)  # split key 2: not a clip of any dataset
+            strength = float(rng.uniform(*STRENGTHS))
+            wave, info = render_clip(t, i, label="anomaly", seconds=seconds, sr=SR, rng=rng, kind=kind,
+                                     strength=strength, anomaly_levels=True)
+            name = clip_name("anomaly", i, number)
+            sf.write(pool / t / "test" / name, wave, SR, subtype="PCM_16")
+            rows.append(dict(file=f"{t}/test/{name}", machine_type=t, machine_id=i, family=family, kind=kind,
+                             strength=strength))
+    table = pd.DataFrame(rows)
+    table.to_csv(pool / "pool.csv", index=False)
+    return table
+
+
+def zlib_kind(kind: str) -> int:
+    import zlib
+
+    return zlib.crc32(kind.encode())
+
+
+def score(pool: Path, method: str, *, ae: Path | None, run: Path | None) -> pd.DataFrame:
+    """Scores of every labelled test clip of the pool with one method: the index columns plus ``score``."""
+    from asdlib.data.index import index_dataset
+
+    index = index_dataset(pool)
+    if method == "gaussian":
+        from asdlib.evaluation.baseline import baseline_scores
+        return baseline_scores(index, progress=True)
+    if method == "ae":
+        from asdlib.evaluation.autoencoder import autoencoder_scores
+        return autoencoder_scores(index, ae, progress=True)
+    from asdlib.data.cache import build_cache
+    from asdlib.experiment import score_dataset
+    from asdlib.training.checkpoints import load_model
+    from asdlib.training.config import RunConfig
+
+    cfg = RunConfig.from_yaml(run / "config.yaml")
+    test = index[(index.split == "test") & index.machine_type.isin(cfg.data.machine_types)].reset_index(drop=True)
+    cache = build_cache(test, sr=cfg.data.sample_rate, seconds=cfg.data.seconds, cache_dir=pool / "cache")
+    return score_dataset(load_model(run / "best.pt"), cache, np.arange(len(test)), batch_size=64)
+
+
+def with_pool(scores: pd.DataFrame, pool: Path) -> pd.DataFrame:
+    """Scores joined with each anomalous clip's family, kind and strength (normal clips: family "normal")."""
+    meta = pd.read_csv(pool / "pool.csv")
+    scores = scores.assign(file=[Path(p).resolve().relative_to(pool.resolve()).as_posix() for p in scores.path])
+    out = scores.merge(meta[["file", "family", "kind", "strength"]], on="file", how="left")
+    out["family"] = out.family.fillna("normal")
+    return out
+
+
+def setting_auc(scores: pd.DataFrame, machine_type: str, scale: float, family: str,
+                kinds: list[str] | None = None) -> float:
+    """Mean over development IDs of the AUC of normal clips against the pool's anomalous clips of ``family``
+    (and ``kinds``) with strength in [0.25 scale, scale] (DCASE's per-type average)."""
+    from sklearn.metrics import roc_auc_score
+
+    s = scores[scores.machine_type == machine_type]
+    pick = (s.family == family) & s.strength.between(0.25 * scale, scale)
+    if kinds is not None:
+        pick &= s.kind.isin(kinds)
+    aucs = []
+    for _, g in s[pick | (s.family == "normal")].groupby("machine_id"):
+        y = (g.family != "normal").to_numpy()
+        if y.any() and (~y).any():
+            aucs.append(roc_auc_score(y, g.score))
+    return float(np.mean(aucs))
+
+
+def table(methods: dict[str, pd.DataFrame], scales=(0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0, 2.4)) -> pd.DataFrame:
+    rows = []
+    for name, s in methods.items():
+        for t in MACHINE_TYPES:
+            if t not in set(s.machine_type):
+                continue
+            for family in ("id", "common"):
+                rows.append(dict(method=name, machine_type=t, family=family,
+                                 **{f"S={x:g}": 100 * setting_auc(s, t, x, family) for x in scales}))
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("stage", choices=["pool", "score", "table", "kinds"])
+    p.add_argument("--pool", type=Path, default=POOL)
+    p.add_argument("--source", type=Path, default=REPO / "data" / "synth" / "default")
+    p.add_argument("--per-kind", type=int, default=20)
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--method", choices=["gaussian", "ae", "network"])
+    p.add_argument("--name", default=None, help="name of the scores file (default: the method)")
+    p.add_argument("--ae", type=Path, default=None)
+    p.add_argument("--run", type=Path, default=None)
+    args = p.parse_args()
+    if args.stage == "pool":
+        print(make_pool(args.pool, args.source, args.per_kind, args.seconds).groupby("machine_type").size())
+    elif args.stage == "score":
+        s = score(args.pool, args.method, ae=args.ae, run=args.run)
+        with_pool(s, args.pool).drop(columns=["path"]).to_csv(args.pool / f"scores_{args.name or args.method}.csv",
+                                                               index=False)
+    else:
+        methods = {f.stem.removeprefix("scores_"): pd.read_csv(f) for f in sorted(args.pool.glob("scores_*.csv"))}
+        if args.stage == "table":
+            print(table(methods).round(1).to_string(index=False))
+        else:
+            for name, s in methods.items():
+                a = s[s.family != "normal"]
+                print(name)
+                print(a.groupby(["machine_type", "kind"]).apply(
+                    lambda g: 100 * setting_auc(s, g.name[0], 2.6 / 1.0, g.family.iloc[0], [g.name[1]]))
+                      .round(1).unstack(0).to_string())
+
+
+if __name__ == "__main__":
+    main()
