@@ -75,6 +75,9 @@ def make_loader(cache, rows, *, batch_size: int, shuffle: bool = False, seed: in
 def prepare_data(data: str | Path, cfg: RunConfig, *, progress: bool = True, on_error: str = "raise"):
     """Index the dataset and decode it once into the cache; returns ``(cache, train_rows, val_rows, test_rows)``.
 
+    ``data.train_clips_per_id`` > 0 keeps only the first that many training clips of each machine ID (before the
+    validation split), for data-scarcity experiments.
+
     ``on_error="skip"`` leaves unreadable files and folders out (listed in warnings) instead of stopping.
     """
     index = index_dataset(data, machine_types=cfg.data.machine_types or None, on_error=on_error)
@@ -83,6 +86,8 @@ def prepare_data(data: str | Path, cfg: RunConfig, *, progress: bool = True, on_
                         dtype=cfg.data.cache_dtype, progress=progress, on_error=on_error)
     ci = cache.index
     train_pool = ci[(ci.split == "train") & (ci.label == "normal")]
+    if cfg.data.train_clips_per_id:  # data scarcity: the first N clips (by file name) of every machine ID
+        train_pool = train_pool.sort_values("path").groupby("class_index").head(cfg.data.train_clips_per_id)
     train_rows, val_rows = split_train_val(train_pool, fraction=cfg.train.val_fraction, seed=cfg.train.seed)
     test_rows = np.flatnonzero(((ci.split == "test") & (ci.label != "unknown")).to_numpy())
     return cache, train_rows, val_rows, test_rows

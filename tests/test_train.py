@@ -77,6 +77,19 @@ def test_prepare_data_holds_out_train_clips_and_keeps_test_apart(tmp_path):
     assert len(val) == 4  # 20 % of 6 clips per ID, rounded, at least one per ID
 
 
+def test_train_clips_per_id_keeps_the_first_clips_of_every_id(tmp_path):
+    """Data scarcity: only the first N training clips (by file name) of each ID; test clips are untouched."""
+    root = write_tiny_dataset(tmp_path / "data")
+    cfg = tiny_config(tmp_path)
+    cache, train, val, test = prepare_data(root, cfg.replace(data={"train_clips_per_id": 3}), progress=False)
+    kept = cache.index.iloc[np.concatenate([train, val])]
+    assert kept.groupby("class_index").size().tolist() == [3, 3, 3, 3]
+    first = cache.index[cache.index.split == "train"].sort_values("path").groupby("class_index").head(3)
+    assert sorted(kept.path) == sorted(first.path) and len(val) == 4 and len(test) == 16
+    with pytest.raises(ValueError, match="train_clips_per_id"):
+        cfg.replace(data={"train_clips_per_id": -1}).validate()
+
+
 @pytest.mark.parametrize("precise_bn", [0, 2])
 def test_resumed_run_reproduces_uninterrupted_weights_exactly(tmp_path, precise_bn):
     root = write_tiny_dataset(tmp_path / "data")

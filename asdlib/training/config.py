@@ -31,6 +31,7 @@ class DataConfig:
     sample_rate: int = 16000
     cache_dir: str = "data/cache"
     cache_dtype: str = "int16"
+    train_clips_per_id: int = 0  # 0 = every training clip; N = the first N of each machine ID (data scarcity)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ def _ranges(cfg: RunConfig) -> list[tuple[str, float, float, float | None, str]]
     d, m, t = cfg.data, cfg.model, cfg.train
     ranges = [("data.seconds", d.seconds, 0.05, 3600.0, "a clip length in seconds"),
               ("data.sample_rate", d.sample_rate, 1000, 384001, "a sample rate in Hz"),
+              ("data.train_clips_per_id", d.train_clips_per_id, 0, None, "training clips per machine ID (0 = all)"),
               ("model.m", m.m, 0.0, math.pi / 2, "an angular margin in radians"),
               ("model.s", m.s, 1e-3, None, "a logit scale"), ("model.sub", m.sub, 1, 65, "sub-centres per class"),
               ("loss.alpha", cfg.loss.alpha, 1e-6, None, "the mixup Beta(alpha, alpha) parameter"),
