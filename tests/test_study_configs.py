@@ -24,6 +24,8 @@ FACTORS = {  # factor -> the fields it changes and their values
     "clip2s": {"data.seconds": 2.0},  # the whole clip of the default procedural dataset
     "no_precise_bn": {"train.precise_bn": AUTHORS["train"]["precise_bn"]},
     "six_types": {"data.machine_types": list(MACHINE_TYPES)},
+    "clips30": {"data.train_clips_per_id": 30},  # data scarcity: a quarter of the 120 training clips per ID
+    "clips60": {"data.train_clips_per_id": 60},
 }
 PLANNED = {f"tastgram_mfn-{loss}-{factor}-s{seed}" for loss in ("arcface", "noisy_arcmix") for factor in FACTORS
            for seed in ((0, 1) if factor == "long60" else (0,))}
