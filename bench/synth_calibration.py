@@ -133,6 +133,13 @@ def table(methods: dict[str, pd.DataFrame], scales=(0.6, 0.8, 1.0, 1.2, 1.4, 1.6
     return pd.DataFrame(rows)
 
 
+def kind_table(scores: pd.DataFrame, scale: float = 2.0) -> pd.DataFrame:
+    """AUC (%) of each anomaly kind per type at strength scale ``scale``: kinds x types."""
+    kinds = scores[scores.family != "normal"].groupby(["machine_type", "kind"]).family.first()
+    return pd.Series({(t, k): 100 * setting_auc(scores, t, scale, family, [k])
+                      for (t, k), family in kinds.items()}).unstack(0)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("stage", choices=["pool", "score", "table", "kinds"])
@@ -157,11 +164,8 @@ def main() -> None:
             print(table(methods).round(1).to_string(index=False))
         else:
             for name, s in methods.items():
-                a = s[s.family != "normal"]
                 print(name)
-                print(a.groupby(["machine_type", "kind"]).apply(
-                    lambda g: 100 * setting_auc(s, g.name[0], 2.6 / 1.0, g.family.iloc[0], [g.name[1]]))
-                      .round(1).unstack(0).to_string())
+                print(kind_table(s).round(1).to_string())
 
 
 if __name__ == "__main__":

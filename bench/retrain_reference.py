@@ -1,0 +1,100 @@
+"""Retrain the shipped reference runs for a new generator version, keeping every epoch's weights, then ship them.
+
+The networks learn from normal clips only, and every generator version writes the same normal clips, so a
+reference run's training does not depend on the version (``train`` checks this: its held-out losses must equal the
+shipped history's). What does depend on it is everything measured on the test clips: the per-epoch test AUC/pAUC
+and angles of the history (``pretrained train`` records them with ``track_test``), and the scores. ``finish``
+computes exactly those from the kept weights of every epoch on the new version's test clips (the same function
+``track_test`` calls), writes them into the history, and ships the run (:func:`asdlib.teaching.reproduce.ship`).
+
+    nice -n 10 python bench/retrain_reference.py train NAME [--threads 1]
+    python bench/retrain_reference.py finish NAME --data data/synth/default_v3 [--root asdlib/reference_runs]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from common import REPO  # noqa: F401  (puts the checkout on sys.path)
+
+WORK = REPO / "data" / "runs" / "retrain"
+TEST_COLUMNS = ("test_auc", "test_pauc", "test_auc_pauc", "angle_normal", "angle_anomaly")
+
+
+def train(name: str, data: Path, threads: int) -> Path:
+    """Train ``name``'s shipped config from scratch into ``WORK/NAME``, keeping ``epochs/epoch_NNN.pt``."""
+    from asdlib.experiment import train_from_config
+    from asdlib.teaching.pretrained import get, registry
+    from asdlib.training.config import RunConfig
+    from asdlib.training.loop import epoch_summary
+
+    out = WORK / name
+    cfg = RunConfig.from_yaml(REPO / "configs" / "reference" / f"{name}.yaml")
+    torch.set_num_threads(threads)  # not in the config: the shipped config stays the reference config
+    (out / "epochs").mkdir(parents=True, exist_ok=True)
+
+    def on_epoch(row: dict) -> None:
+        shutil.copyfile(out / "last.pt", out / "epochs" / f"epoch_{row['epoch']:03d}.pt")
+        print(f"{name}: {epoch_summary(row, cfg.train.epochs)}", flush=True)
+
+    train_from_config(cfg, data, out, progress=False, on_epoch=on_epoch)
+    shipped = get(name).path / "history.csv" if name in registry() else None
+    if shipped is not None and shipped.is_file():
+        old, new = pd.read_csv(shipped), pd.read_csv(out / "history.csv")
+        same = np.allclose(old.val_loss, new.val_loss, rtol=1e-5, atol=1e-7)
+        print(f"{name}: held-out loss per epoch {'equals' if same else 'DIFFERS FROM'} the shipped history "
+              f"(max |diff| {np.max(np.abs(old.val_loss - new.val_loss)):.2e})", flush=True)
+    return out
+
+
+def finish(name: str, data: Path, root: Path | None, command: str, threads: int) -> None:
+    """Per-epoch test metrics on ``data`` from the kept weights, into the history; then ship the run."""
+    from asdlib.experiment import _test_metrics_fn, prepare_data
+    from asdlib.teaching.pretrained import get, registry
+    from asdlib.teaching.reproduce import ship
+    from asdlib.training.checkpoints import load_model
+    from asdlib.training.config import RunConfig
+
+    out = WORK / name
+    torch.set_num_threads(threads)  # ship() records the threads of this process as the training's
+    cfg = RunConfig.from_yaml(out / "config.yaml")
+    cache, _, _, test_rows = prepare_data(data, cfg, progress=False)
+    metrics = _test_metrics_fn(cache, test_rows, None, cfg.train.batch_size)
+    history = pd.read_csv(out / "history.csv")
+    rows = []
+    for epoch in history.epoch:
+        model = load_model(out / "epochs" / f"epoch_{epoch:03d}.pt")
+        rows.append(metrics(model))
+        print(f"{name}: epoch {epoch} test AUC {100 * rows[-1]['test_auc']:.2f} %", flush=True)
+    tested = pd.DataFrame(rows, index=history.index)
+    history = history.drop(columns=[c for c in TEST_COLUMNS if c in history]).join(tested)
+    history = history[[c for c in history if c != "epoch_seconds"] + ["epoch_seconds"]]
+    history.to_csv(out / "history.csv", index=False)
+    has_checkpoint = get(name).has_checkpoint if name in registry() else True  # a new run ships its weights
+    shipped = ship(name, out, data=data, checkpoint=has_checkpoint, command=command, root=root)
+    print(f"{name}: shipped, AUC {100 * shipped.auc:.2f} / pAUC {100 * shipped.pauc:.2f} %", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("stage", choices=["train", "finish"])
+    p.add_argument("names", nargs="+")
+    p.add_argument("--data", type=Path, default=REPO / "data" / "synth" / "default")
+    p.add_argument("--root", type=Path, default=None, help="registry folder (default: asdlib/reference_runs)")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    for name in args.names:
+        if args.stage == "train":
+            train(name, args.data, args.threads)
+        else:
+            finish(name, args.data, args.root, f"python -m asdlib pretrained train {name}", args.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
