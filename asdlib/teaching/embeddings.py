@@ -204,13 +204,13 @@ def procrustes_align(xy: np.ndarray, reference: np.ndarray, *,
     return (xy - mean_a) @ rotation * scale + mean_b
 
 
-def shared_layout(runs: Mapping[str, RunEmbeddings], *, method: str = "auto",
-                  seed: int = 0) -> dict[str, np.ndarray]:
+def shared_layout(runs: Mapping[str, RunEmbeddings], *, method: str = "auto", seed: int = 0,
+                  progress: bool = True) -> dict[str, np.ndarray]:
     """One 2-D map ``(N, 2)`` per run, each aligned to the first run's map on the test clips they share."""
     method = projection_method(method)
     layouts: dict[str, np.ndarray] = {}
     reference = None
-    for name, emb in tqdm(runs.items(), desc=f"2-D maps ({method})", total=len(runs)):
+    for name, emb in tqdm(runs.items(), desc=f"2-D maps ({method})", total=len(runs), disable=not progress):
         xy = project_2d(emb.embedding, method=method, seed=seed)
         if reference is None:
             reference = (xy, pd.Index(emb.table["path"]))
