@@ -72,7 +72,7 @@ def zlib_kind(kind: str) -> int:
     return zlib.crc32(kind.encode())
 
 
-def score(pool: Path, method: str, *, ae: Path | None, run: Path | None) -> pd.DataFrame:
+def score(pool: Path, method: str, *, ae: Path | None, run: Path | None, checkpoint: str = "best.pt") -> pd.DataFrame:
     """Scores of every labelled test clip of the pool with one method: the index columns plus ``score``."""
     from asdlib.data.index import index_dataset
 
@@ -91,7 +91,7 @@ def score(pool: Path, method: str, *, ae: Path | None, run: Path | None) -> pd.D
     cfg = RunConfig.from_yaml(run / "config.yaml")
     test = index[(index.split == "test") & index.machine_type.isin(cfg.data.machine_types)].reset_index(drop=True)
     cache = build_cache(test, sr=cfg.data.sample_rate, seconds=cfg.data.seconds, cache_dir=pool / "cache")
-    return score_dataset(load_model(run / "best.pt"), cache, np.arange(len(test)), batch_size=64)
+    return score_dataset(load_model(run / checkpoint), cache, np.arange(len(test)), batch_size=64)
 
 
 def with_pool(scores: pd.DataFrame, pool: Path) -> pd.DataFrame:
@@ -140,9 +140,68 @@ def kind_table(scores: pd.DataFrame, scale: float = 2.0) -> pd.DataFrame:
                       for (t, k), family in kinds.items()}).unstack(0)
 
 
+def dataset_scores(data: Path, out: Path, *, ae: Path, run: Path) -> dict[str, pd.DataFrame]:
+    """Scores of a generated dataset's test clips with the three methods (cached as ``out/<method>.csv``)."""
+    from asdlib.data.cache import build_cache
+    from asdlib.data.index import index_dataset
+    from asdlib.evaluation.autoencoder import autoencoder_scores
+    from asdlib.evaluation.baseline import baseline_scores
+    from asdlib.experiment import score_dataset
+    from asdlib.training.checkpoints import load_model
+    from asdlib.training.config import RunConfig
+
+    out.mkdir(parents=True, exist_ok=True)
+    index, results = index_dataset(data), {}
+    cfg = RunConfig.from_yaml(run / "config.yaml")
+
+    def network():
+        test = index[(index.split == "test") & index.label.isin(["normal", "anomaly"])].reset_index(drop=True)
+        cache = build_cache(test, sr=cfg.data.sample_rate, seconds=cfg.data.seconds, cache_dir=out / "cache",
+                            progress=False)
+        return score_dataset(load_model(run / "best.pt"), cache, np.arange(len(test)), batch_size=64, progress=False)
+
+    makers = {"STgram-MFN": network, "DCASE2020 AE": lambda: autoencoder_scores(index, ae, progress=False),
+              "Gaussian": lambda: baseline_scores(index, progress=False)}
+    for name, make in makers.items():
+        path = out / f"{name}.csv"
+        if not path.is_file():
+            make()[["path", "machine_type", "machine_id", "label", "score"]].to_csv(path, index=False)
+        results[name] = pd.read_csv(path)
+    return results
+
+
+def type_table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """AUC (%) per type (DCASE average over IDs) of each method beside the published ones, with ranks."""
+    from asdlib.evaluation.metrics import per_id_table, published_results, summary_table
+
+    published = published_results()
+    rows = {}
+    for name, scores in results.items():
+        rows[name] = 100 * summary_table(per_id_table(scores)).set_index("machine_type").auc
+    for name, key in (("STgram-MFN published", "STgram-MFN"), ("DCASE2020 AE published", "DCASE2020 AE baseline")):
+        rows[name] = 100 * published[key].set_index("machine_type").auc
+    return pd.DataFrame(rows).reindex([*MACHINE_TYPES, "Average"])
+
+
+def rank_check(table: pd.DataFrame) -> list[str]:
+    """Spearman rho (six types) of ours vs published for the network and the AE, and where the network wins."""
+    from scipy.stats import spearmanr
+
+    six = table.loc[list(MACHINE_TYPES)]
+    lines = []
+    for ours, theirs in (("STgram-MFN", "STgram-MFN published"), ("DCASE2020 AE", "DCASE2020 AE published")):
+        rho = spearmanr(six[ours], six[theirs]).statistic
+        lines.append(f"{ours}: Spearman rho over the six types, ours vs published = {rho:.2f}")
+    wins = [t for t in MACHINE_TYPES if six.at[t, "STgram-MFN"] > six.at[t, "DCASE2020 AE"]]
+    lines.append(f"STgram-MFN beats the AE on {len(wins)} of 6 types ({', '.join(wins)}); published: 6 of 6")
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=["pool", "score", "table", "kinds"])
+    p.add_argument("stage", choices=["pool", "score", "table", "kinds", "verify"])
+    p.add_argument("--data", type=Path, default=None, help="verify: a generated dataset")
+    p.add_argument("--out", type=Path, default=None, help="verify: where its scores go")
     p.add_argument("--pool", type=Path, default=POOL)
     p.add_argument("--source", type=Path, default=REPO / "data" / "synth" / "default")
     p.add_argument("--per-kind", type=int, default=20)
@@ -151,11 +210,17 @@ def main() -> None:
     p.add_argument("--name", default=None, help="name of the scores file (default: the method)")
     p.add_argument("--ae", type=Path, default=None)
     p.add_argument("--run", type=Path, default=None)
+    p.add_argument("--checkpoint", default="best.pt", help="file of --run to score with")
     args = p.parse_args()
+    if args.stage == "verify":
+        table = type_table(dataset_scores(args.data, args.out, ae=args.ae, run=args.run))
+        print(table.round(1).to_string())
+        print("\n".join(rank_check(table)))
+        return
     if args.stage == "pool":
         print(make_pool(args.pool, args.source, args.per_kind, args.seconds).groupby("machine_type").size())
     elif args.stage == "score":
-        s = score(args.pool, args.method, ae=args.ae, run=args.run)
+        s = score(args.pool, args.method, ae=args.ae, run=args.run, checkpoint=args.checkpoint)
         with_pool(s, args.pool).drop(columns=["path"]).to_csv(args.pool / f"scores_{args.name or args.method}.csv",
                                                                index=False)
     else:

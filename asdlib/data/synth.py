@@ -8,9 +8,12 @@ for the 23 development IDs, as in the merged train folders of the seed code. A c
 (MIMII mixes at -6/0/6 dB) and set to the level of the real recordings. Every clip's randomness comes from
 ``(seed, type, id, split, label, index)``, so a clip's bytes never depend on what else is generated.
 
-Two factory options, both off by default (the version-2 clips): ``fault_target`` moves faults from what tells
-machine IDs apart (0: :mod:`asdlib.data.machines`'s faults) to what every ID shares (1: :mod:`asdlib.data.faults`),
-and ``anomaly_levels`` lets anomalous clips' levels spread as on the real recordings.
+Normal clips are the same in every generator version; how anomalies are drawn is the version's
+:class:`~asdlib.data.calibration.Calibration` (``version=``): per type the fault strength, the kinds, and the
+factory parameter ``fault_target``, which moves faults from what tells machine IDs apart (0:
+:mod:`asdlib.data.machines`'s faults) to what every ID shares (1: :mod:`asdlib.data.faults`); ``anomaly_levels``
+lets anomalous clips' levels spread as on the real recordings. Version 2 draws every fault ID-coupled at equal
+levels; version 3 is calibrated against the published per-type results (``bench/results/synth_calibration.md``).
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from tqdm.auto import tqdm
 from asdlib.data.calibration import calibration
 from asdlib.data.dcase import ALL_IDS, DEV_IDS, MACHINE_TYPES, clip_name, parse_types
 from asdlib.data.faults import COMMON_FAULTS, add_common_fault
-from asdlib.data.machines import (ANOMALIES, TWO_PI, IdSignature, impulses, make_anomalous, make_signature, render,
+from asdlib.data.machines import (TWO_PI, IdSignature, impulses, make_anomalous, make_signature, render,
                                   shaped_noise)
 
 GENERATOR_VERSION = 2
@@ -135,7 +138,7 @@ def render_clip(machine_type: str, machine_id: int, *, label: str = "normal", se
     info, common = dict(kind="", strength=0.0), False
     if label == "anomaly":
         common = kind in COMMON_FAULTS if kind else _common_fault(fault_target, rng)
-        kind = kind or str(rng.choice(list(COMMON_FAULTS if common else ANOMALIES[machine_type])))
+        kind = kind or str(rng.choice(list(cal.common_kinds if common else cal.kinds[machine_type])))
         if strength is None:
             scale = (cal.common_scale if common else cal.scale)[machine_type]
             strength = rng.uniform(0.25, 1.0) * scale / difficulty
@@ -299,12 +302,14 @@ def generate_dataset(out: str | os.PathLike, *, size: str = "default", machine_t
     anomalies subtler (fault strength / difficulty).
 
     ``fault_target`` in [0, 1] is the share of anomalous clips whose fault leaves alone what tells the machine
-    IDs apart: at 0 (the default) every fault displaces the ID signature (speed, harmonic ratios, resonances,
+    IDs apart, for every type: at 0 every fault displaces the ID signature (speed, harmonic ratios, resonances,
     modulation, rhythm, noise colour), so detecting anomalies by classifying IDs works; at 1 every fault is an
-    ID-independent hiss, knocking or spectral-envelope change (:mod:`asdlib.data.faults`), which an ID classifier
-    has no reason to notice and a density model on log-mel statistics does. ``anomaly_levels=True`` draws
-    anomalous clips' levels around the normal level with the real clips' offsets (:data:`ANOMALY_LEVEL_DB`);
-    normal clips are unchanged. Both are recorded in ``dataset.json``'s params.
+    ID-independent change (knocks, a spectral-envelope change; version 2 also a hiss; :mod:`asdlib.data.faults`),
+    which an ID classifier has no reason to notice and a density model on log-mel statistics does. None (the
+    default) is ``version``'s calibrated per-type value (:mod:`asdlib.data.calibration`). ``anomaly_levels=True``
+    draws anomalous clips' levels around the normal level with the real clips' offsets (:data:`ANOMALY_LEVEL_DB`);
+    None is the version's setting; normal clips are unchanged. Both are recorded in ``dataset.json``'s params,
+    ``version`` (the calibration of the anomalies) in its ``version``.
 
     Regenerating the same dataset does nothing; a different one in the same folder is refused unless
     ``overwrite=True``. ``workers`` > 1 uses that many processes."""
