@@ -78,22 +78,33 @@ class GaussianBaseline:
         return out
 
 
+def fit_baseline(index: pd.DataFrame, *, seconds: float | None = None, sr: int = 16000,
+                 progress: bool = True) -> GaussianBaseline:
+    """:class:`GaussianBaseline` fitted on the normal training clips of an index (cropped to ``seconds``)."""
+    train = index[(index.split == "train") & (index.label == "normal")]
+    feats = _features(train, seconds=seconds, sr=sr, progress=progress)
+    return GaussianBaseline().fit(feats, list(zip(train.machine_type, train.machine_id)))
+
+
 def baseline_scores(index: pd.DataFrame, *, seconds: float | None = None, sr: int = 16000,
-                    progress: bool = True) -> pd.DataFrame:
-    """Fit :class:`GaussianBaseline` on an index's normal training clips, score its labelled test clips.
+                    progress: bool = True, model: GaussianBaseline | None = None) -> pd.DataFrame:
+    """Fit :class:`GaussianBaseline` on an index's normal training clips (or take a fitted ``model``), score its
+    labelled test clips.
 
     ``index`` comes from :func:`asdlib.data.index.index_dataset`; the result is its labelled test rows plus a
     ``score`` column, ready for :func:`asdlib.evaluation.metrics.per_id_table`. ``seconds`` crops every clip as a run's
     config does (``None``: whole clips), so the baseline sees the same audio as the network.
     """
-    train = index[(index.split == "train") & (index.label == "normal")]
+    model = model or fit_baseline(index, seconds=seconds, sr=sr, progress=progress)
     test = index[(index.split == "test") & index.label.isin(["normal", "anomaly"])].reset_index(drop=True)
-    rows = pd.concat([train, test])
-    feats = np.stack([clip_features(load_audio(path, sr=sr, seconds=seconds), sr=sr)
-                      for path in tqdm(rows.path, desc="baseline features", disable=not progress, leave=False)])
-    keys = list(zip(rows.machine_type, rows.machine_id))
-    model = GaussianBaseline().fit(feats[:len(train)], keys[:len(train)])
-    return test.assign(score=model.score(feats[len(train):], keys[len(train):]))
+    feats = _features(test, seconds=seconds, sr=sr, progress=progress)
+    return test.assign(score=model.score(feats, list(zip(test.machine_type, test.machine_id))))
+
+
+def _features(rows: pd.DataFrame, *, seconds: float | None, sr: int, progress: bool) -> np.ndarray:
+    """Clip features of every row: ``-> (N, 2F)``."""
+    return np.stack([clip_features(load_audio(path, sr=sr, seconds=seconds), sr=sr)
+                     for path in tqdm(rows.path, desc="baseline features", disable=not progress, leave=False)])
 
 
 def _keys(ids) -> list:

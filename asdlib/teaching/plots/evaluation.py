@@ -308,3 +308,32 @@ def checkpoint_selection(history: pd.DataFrame, *, ax: plt.Axes | None = None, t
     ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], fontsize="x-small", loc="upper center",
               bbox_to_anchor=(0.5, -0.25), ncol=3)
     return ax
+
+
+TYPE_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def regime_plot(table: pd.DataFrame, *, titles: dict[float, str] | None = None) -> plt.Figure:
+    """AUC of each detector at each ``fault_target`` (one panel each): a bar for the average over the machine
+    types, one marker per type. ``table``: :func:`asdlib.teaching.regimes.regime_table`."""
+    targets = sorted(table.fault_target.unique())
+    methods = list(dict.fromkeys(table.method))
+    types = [t for t in dict.fromkeys(table.machine_type) if t != AVERAGE]
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), sharey=True, squeeze=False)
+    for ax, target in zip(axes[0], targets):
+        part = table[table.fault_target == target].set_index(["method", "machine_type"]).auc * 100
+        x = np.arange(len(methods))
+        ax.bar(x, [part[m, AVERAGE] for m in methods], width=0.6, color="#DDDDDD", edgecolor="#555555",
+               label="average over types")
+        for k, t in enumerate(types):
+            ax.scatter(x + (k - (len(types) - 1) / 2) * 0.12, [part[m, t] for m in methods], color="#333333",
+                       marker=TYPE_MARKERS[k % len(TYPE_MARKERS)], s=28, zorder=3, label=t)
+        ax.axhline(50, color="#999999", lw=1, ls="--")
+        ax.set_xticks(x, methods, rotation=15)
+        ax.set_title(f"fault_target = {target:g}" + (f"\n{titles[target]}" if titles and target in titles else ""),
+                     fontsize=10)
+    axes[0, 0].set_ylabel("AUC (%)")
+    axes[0, 0].set_ylim(40, 100)
+    axes[0, -1].legend(loc="lower right", fontsize=8, framealpha=0.9)
+    fig.tight_layout()
+    return fig
