@@ -3,14 +3,16 @@
 Fitting the baseline with its published recipe (100 epochs, Koizumi et al., DCASE 2020 Workshop) takes minutes
 of CPU per machine type, and a few epochs leave it at chance, so a CPU notebook loads the scores of a fit made
 with the published recipe on the reference runs' clips (``asdlib/reference_runs/baselines/ae_baseline-default``:
-the default procedural dataset, fan / valve / ToyConveyor, the first second of each clip). With training on, or
-on another dataset, :func:`autoencoder_baseline` fits it here. Reproduce the shipped scores with
+the default procedural dataset, fan / valve / ToyConveyor, the first second of each clip), with the weights that
+gave them, so that other clips of those types (notebook 05's two regimes) can be scored too. With training on,
+or on another dataset, :func:`autoencoder_baseline` fits it here. Reproduce the shipped scores with
 ``python -m asdlib baseline --data data/synth/default --out OUT --seconds 1 --machine-types fan,valve,ToyConveyor``.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -31,19 +33,29 @@ def shipped_scores(index: pd.DataFrame) -> pd.DataFrame | None:
     return test.assign(score=names.map(shipped.set_index("file").score).to_numpy())
 
 
+class AEBaseline(NamedTuple):
+    """What :func:`autoencoder_baseline` returns: the test ``scores``, a note on their ``source``, and the
+    ``models`` folder that gave them (``model_<type>.pt``; None when the shipped scores came without weights)."""
+
+    scores: pd.DataFrame
+    source: str
+    models: Path | None
+
+
 def autoencoder_baseline(index: pd.DataFrame, *, seconds: float, train: bool, out: str | Path,
-                         epochs: int | None = None) -> tuple[pd.DataFrame, str]:
-    """Test scores of the AE baseline for ``index`` and a note on where they come from: the shipped scores when
-    ``train`` is false and they match ``index``, else a fit here (``epochs``: default the published 100) into
-    ``out``."""
+                         epochs: int | None = None) -> AEBaseline:
+    """Test scores of the AE baseline for ``index``, where they come from, and the models: the shipped scores
+    (and weights) when ``train`` is false and they match ``index``, else a fit here (``epochs``: default the
+    published 100) into ``out``."""
     from asdlib.evaluation.autoencoder import autoencoder_scores
     from asdlib.training.autoencoder import AERecipe, fit_autoencoders
 
     if not train:
         scores = shipped_scores(index)
         if scores is not None:
-            return scores, "the shipped fit with the published recipe (100 epochs)"
+            weights = SHIPPED if any(SHIPPED.glob("model_*.pt")) else None
+            return AEBaseline(scores, "the shipped fit with the published recipe (100 epochs)", weights)
     recipe = replace(AERecipe(), seconds=seconds, epochs=epochs or AERecipe().epochs)
     fit_autoencoders(index, out, recipe=recipe, threads=1)
     epochs_said = f"{recipe.epochs} epoch" + ("s" if recipe.epochs != 1 else "")
-    return autoencoder_scores(index, out, seconds=seconds), f"fitted here ({epochs_said})"
+    return AEBaseline(autoencoder_scores(index, out, seconds=seconds), f"fitted here ({epochs_said})", Path(out))
