@@ -1,11 +1,13 @@
 """Retrain the shipped reference runs for a new generator version, keeping every epoch's weights, then ship them.
 
 The networks learn from normal clips only, and every generator version writes the same normal clips, so a
-reference run's training does not depend on the version (``train`` checks this: its held-out losses must equal the
-shipped history's). What does depend on it is everything measured on the test clips: the per-epoch test AUC/pAUC
-and angles of the history (``pretrained train`` records them with ``track_test``), and the scores. ``finish``
-computes exactly those from the kept weights of every epoch on the new version's test clips (the same function
-``track_test`` calls), writes them into the history, and ships the run (:func:`asdlib.teaching.reproduce.ship`).
+reference run's training does not depend on the version. What does is everything measured on the test clips: the
+per-epoch test AUC/pAUC and angles of the history (``pretrained train`` records them with ``track_test``) and the
+scores. ``train`` trains from scratch (one CPU thread) and keeps each epoch's weights; ``finish`` computes those
+test metrics from the weights of every epoch on the new version's test clips (the function ``track_test`` calls),
+writes them into the history, and ships the run (:func:`asdlib.teaching.reproduce.ship`). ``train`` also prints
+how far the held-out losses are from the shipped history's: not bit-identical (another thread count sums in
+another order, and the difference grows over the steps), the same run in distribution.
 
     nice -n 10 python bench/retrain_reference.py train NAME [--threads 1]
     python bench/retrain_reference.py finish NAME --data data/synth/default_v3 [--root asdlib/reference_runs]
