@@ -194,6 +194,43 @@ def test_default_dataset_is_still_version_2(tmp_path):
     assert _digests(tmp_path / "v2") == DEFAULT_V2_DIGESTS
 
 
+DEFAULT_V3_DIGESTS = {  # generator version 3: the retrained reference runs' test metrics depend on these clips
+    "ToyCar": "0ca84b41a7fb3e3f",
+    "ToyConveyor": "f42f48953bd56937",
+    "fan": "5b5cfe0e83b7add1",
+    "pump": "59fb5d4a3c6014cf",
+    "slider": "816f4f228e051273",
+    "valve": "0e5e764253920be2",
+}
+
+
+def test_version_3_is_stable_and_changes_only_anomalous_clips(tmp_path):
+    synth.generate_dataset(tmp_path / "v3", size="default", n_train=1, n_test=(1, 3), version=3, progress=False)
+    assert _digests(tmp_path / "v3") == DEFAULT_V3_DIGESTS
+    synth.generate_dataset(tmp_path / "v2", size="default", n_train=1, n_test=(1, 3), version=2, progress=False)
+    v2, v3 = _files(tmp_path / "v2"), _files(tmp_path / "v3")
+    assert v2.keys() == v3.keys()
+    assert all((v2[k] == v3[k]) == ("/anomaly_" not in k) for k in v2)  # every anomalous clip differs
+    manifest = json.loads((tmp_path / "v3" / "dataset.json").read_text())
+    assert manifest["version"] == 3 and manifest["params"]["fault_target"] is None
+    assert manifest["params"]["anomaly_levels"] is True
+
+
+def test_version_3_draws_the_calibrated_kinds():
+    """Kinds come from the version's tables; ToyConveyor mixes in ID-independent faults at its fault_target."""
+    from asdlib.data.calibration import calibration
+
+    cal = calibration(3)
+    for t in ("valve", "ToyConveyor"):
+        kinds = [synth.render_clip(t, 0, label="anomaly", seconds=0.25, rng=np.random.default_rng(k), version=3)[1]
+                 ["kind"] for k in range(60)]
+        assert set(kinds) <= set(cal.kinds[t]) | set(cal.common_kinds)
+        share = np.mean([k in cal.common_kinds for k in kinds])
+        assert (share == 0) if cal.fault_target[t] == 0 else 0.1 < share < 0.5
+    with pytest.raises(ValueError, match="generator versions"):
+        synth.render_clip("fan", 0, label="anomaly", seconds=0.25, rng=np.random.default_rng(0), version=7)
+
+
 def test_factory_options_at_their_defaults_change_nothing(small_dataset, tmp_path):
     synth.generate_dataset(tmp_path / "d", **SMALL, machine_types="valve", fault_target=0.0, anomaly_levels=False)
     assert _files(tmp_path / "d") == {k: v for k, v in _files(small_dataset).items() if k.startswith("valve/")}
