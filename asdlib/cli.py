@@ -3,7 +3,7 @@
 Commands: ``synth`` (generate the procedural dataset), ``index`` (count clips per type/ID/label),
 ``download`` (real DCASE2020 data from Zenodo), ``train``, ``evaluate``, ``score`` (score your own wav files),
 ``import-checkpoint`` (convert the authors' weights), ``baseline`` (the DCASE2020 autoencoder baseline),
-``run-series`` (execute the notebooks, as ``make run`` does), ``pretrained`` (the shipped reference runs).
+``run-series`` (execute the notebooks, as ``make run`` does), ``pretrained`` (the shipped reference and study runs).
 Heavy modules are imported inside each command so that ``--help`` answers at once. Errors print one line
 naming the file and the fix in terms of this command line (``--on-error skip``, not ``on_error='skip'``);
 warnings print one line each; when the output is not a terminal (a log file) progress bars refresh at most every

@@ -71,7 +71,7 @@ def test_list_json_names_each_run_and_its_folder():
     listed = json.loads(result.stdout)
     assert {r["name"] for r in listed} == set(pretrained.registry())
     for row in listed:
-        assert {"name", "model", "loss", "seed", "epochs", "selected_epoch", "auc", "pauc", "path"} <= set(row)
+        assert {"name", "model", "loss", "seed", "epochs", "selected_epoch", "auc", "pauc", "study", "path"} <= set(row)
         assert (Path(row["path"]) / "history.csv").is_file()
         assert 0.5 < row["auc"] <= 1.0
 
@@ -145,18 +145,24 @@ def test_unknown_run_and_runs_without_checkpoint_say_what_exists():
             pretrained.load_model(without[0].name)
 
 
-def test_ship_then_verify_round_trip_on_a_tiny_run(tmp_path):
-    """Train one epoch on a tiny procedural set, ship it into an empty registry, verify it, reload it."""
+def train_tiny(folder: Path) -> tuple[Path, Path]:
+    """One epoch of TASTgram-MFN on a tiny procedural set (valve): ``(data folder, run folder)`` under ``folder``."""
     from asdlib.training.config import RunConfig
     from asdlib.experiment import train_from_config
     from asdlib.data.synth import generate_dataset
 
-    data = tmp_path / "data"
+    data = folder / "data"
     generate_dataset(data, size="smoke", machine_types="valve", progress=False)
     cfg = RunConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml").replace(
-        data={"machine_types": ("valve",), "cache_dir": str(tmp_path / "cache")},
+        data={"machine_types": ("valve",), "cache_dir": str(folder / "cache")},
         model={"name": "tastgram_mfn"}, train={"epochs": 1, "t_max": 1, "precise_bn": 2})
-    train_from_config(cfg, data, tmp_path / "run", progress=False, track_test=True)
+    train_from_config(cfg, data, folder / "run", progress=False, track_test=True)
+    return data, folder / "run"
+
+
+def test_ship_then_verify_round_trip_on_a_tiny_run(tmp_path):
+    """Train one epoch on a tiny procedural set, ship it into an empty registry, verify it, reload it."""
+    data, _ = train_tiny(tmp_path)
     root = tmp_path / "shipped"
     run = reproduce.ship("tiny", tmp_path / "run", data=data, checkpoint=True, command="(test)", root=root)
     assert run.has_checkpoint and run.epochs == 1 and run.dataset["size"] == "smoke"

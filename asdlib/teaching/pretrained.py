@@ -11,7 +11,9 @@ anomaly scores and the angle), ``results.csv`` / ``summary.csv`` (the DCASE tabl
 model × loss the selected checkpoint ``best.pt`` (fp16 storage) and the test embeddings ``embeddings.npy``.
 The scores of a run with a checkpoint are computed from exactly the weights that ship. ``registry.json`` lists
 each run with its dataset, epochs, selected epoch, metrics, the sha256 and size of every file, and the command
-that reproduces it.
+that reproduces it. Beside the reference runs the series stands on, the registry can hold *study runs*
+(``"study": true``, configs in ``configs/study/``): one factor changed from a reference run, shipped, verified
+and reproduced the same way; ``registry(study=False)`` lists the reference runs alone, ``study=True`` the others.
 
     python -m asdlib pretrained list [--json]     # the runs and their results
     python -m asdlib pretrained verify            # hashes, checkpoints, scores re-computed on regenerated clips
@@ -59,16 +61,22 @@ class ReferenceRun:
     dataset: dict
     files: dict
     info: dict = field(default_factory=dict)  # per-type metrics, timing, machine, command, plateau
+    study: bool = False  # a study run (configs/study/), not one of the reference runs the series stands on
 
     @property
     def has_checkpoint(self) -> bool:
         return "best.pt" in self.files
 
+    @property
+    def kind(self) -> str:
+        """``"study run"`` or ``"reference run"``, for messages."""
+        return "study run" if self.study else "reference run"
+
     def summary(self) -> dict:
         """The JSON row of ``pretrained list --json``."""
         return {"name": self.name, "model": self.model, "loss": self.loss, "seed": self.seed,
                 "epochs": self.epochs, "selected_epoch": self.selected_epoch, "auc": self.auc, "pauc": self.pauc,
-                "mauc": self.mauc, "checkpoint": self.has_checkpoint, "path": str(self.path),
+                "mauc": self.mauc, "checkpoint": self.has_checkpoint, "study": self.study, "path": str(self.path),
                 "dataset": self.dataset, **self.info}
 
 
@@ -93,8 +101,9 @@ DATASET_KEYS: dict[str, type | tuple[type, ...]] = {
     "n_test_normal": int, "n_test_anomaly": int, "difficulty": (int, float), "machine_types": list}
 
 
-def registry(root: str | Path | None = None) -> dict[str, ReferenceRun]:
-    """Every shipped run by name, in the registry's order; a malformed entry raises naming it and the key."""
+def registry(root: str | Path | None = None, *, study: bool | None = None) -> dict[str, ReferenceRun]:
+    """Every shipped run by name, in the registry's order (``study`` True: the study runs only, False: the
+    reference runs only, None: both); a malformed entry raises naming it and the key."""
     root = Path(root) if root is not None else REFERENCE_DIR
     raw = _read_registry(root)
     where = root / REGISTRY
@@ -106,9 +115,13 @@ def registry(root: str | Path | None = None) -> dict[str, ReferenceRun]:
         _check_keys(entry, ENTRY_KEYS, f"{where}: run {name}")
         for file, record in entry["files"].items():
             _check_keys(record, {"sha256": str, "bytes": int}, f"{where}: run {name}, file {file}")
+        if not isinstance(entry.get("study", False), bool):
+            raise ReferenceRunError(f"{where}: run {name}: study is {entry['study']!r}, expected true or false; "
+                                    "reinstall asdlib")
+        info = {k: v for k, v in entry.items() if k not in ENTRY_KEYS and k != "study"}
         runs[name] = ReferenceRun(name=name, **{k: entry[k] for k in ENTRY_KEYS}, path=root / name,
-                                  dataset=raw["dataset"], info={k: v for k, v in entry.items() if k not in ENTRY_KEYS})
-    return runs
+                                  dataset=raw["dataset"], info=info, study=entry.get("study", False))
+    return {name: run for name, run in runs.items() if study is None or run.study == study}
 
 
 def _check_keys(entry, keys: dict, where: str) -> None:
@@ -132,9 +145,11 @@ def get(name: str, root: str | Path | None = None) -> ReferenceRun:
     return runs[name]
 
 
-def find(model: str, loss: str, *, checkpoint: bool = False, root: str | Path | None = None) -> list[ReferenceRun]:
-    """The runs of one model × loss (all seeds, lowest seed first); ``checkpoint`` keeps those with ``best.pt``."""
-    runs = [r for r in registry(root).values() if (r.model, r.loss) == (model, loss)
+def find(model: str, loss: str, *, checkpoint: bool = False, study: bool | None = False,
+         root: str | Path | None = None) -> list[ReferenceRun]:
+    """The runs of one model × loss (all seeds, lowest seed first); ``checkpoint`` keeps those with ``best.pt``,
+    ``study`` is :func:`registry`'s (by default the reference runs only)."""
+    runs = [r for r in registry(root, study=study).values() if (r.model, r.loss) == (model, loss)
             and (r.has_checkpoint or not checkpoint)]
     return sorted(runs, key=lambda r: r.seed)
 
@@ -157,11 +172,11 @@ def check_file(run: ReferenceRun, file: str) -> Path:
     path = run.path / file
     expected = run.files.get(file)
     if expected is None:
-        raise ReferenceRunError(f"reference run {run.name} ships no {file} (it has {', '.join(run.files)})")
+        raise ReferenceRunError(f"{run.kind} {run.name} ships no {file} (it has {', '.join(run.files)})")
     if not path.is_file():
-        raise ReferenceRunError(f"reference run {run.name}: {path} is missing; {_fix(run.name)}")
+        raise ReferenceRunError(f"{run.kind} {run.name}: {path} is missing; {_fix(run.name)}")
     if path.stat().st_size != expected["bytes"] or sha256(path) != expected["sha256"]:
-        raise ReferenceRunError(f"reference run {run.name}: {path} is corrupted (its size or sha256 differs "
+        raise ReferenceRunError(f"{run.kind} {run.name}: {path} is corrupted (its size or sha256 differs "
                                 f"from the registry); {_fix(run.name)}")
     return path
 
@@ -173,7 +188,7 @@ def generator_mismatch(run: ReferenceRun) -> str | None:
     trained = run.dataset["generator_version"]
     if trained == GENERATOR_VERSION:
         return None
-    return (f"reference run {run.name} was trained on data of asdlib.data.synth version {trained}, but this asdlib "
+    return (f"{run.kind} {run.name} was trained on data of asdlib.data.synth version {trained}, but this asdlib "
             f"generates version {GENERATOR_VERSION}: its scores do not describe today's clips. Retrain and "
             f"re-ship it (python -m asdlib pretrained train {run.name}), never mix the two")
 
@@ -210,7 +225,7 @@ def dataset_mismatch(run: ReferenceRun, data: str | Path) -> str | None:
         if not differ:
             return None
         what = f"another procedural dataset ({', '.join(differ)})"
-    return (f"the reference run {run.name} belongs to another dataset: it was trained and scored on the default "
+    return (f"the {run.kind} {run.name} belongs to another dataset: it was trained and scored on the default "
             f"procedural data (seed {run.dataset['seed']}, {run.dataset['seconds']:g}-s clips), but {data} holds "
             f"{what}. Train on this data instead (TRAIN = True, or ASD_TRAIN=1), or unset ASD_DATA to use the "
             "procedural data")
@@ -224,8 +239,11 @@ def load_model(name: str, *, device: str | torch.device = "cpu", root: str | Pat
 
     run = get(name, root)
     if not run.has_checkpoint:
-        with_ckpt = [r.name for r in find(run.model, run.loss, checkpoint=True, root=root)]
-        raise ReferenceRunError(f"reference run {name} ships no checkpoint (one seed per model × loss does): "
+        with_ckpt = [r.name for r in find(run.model, run.loss, checkpoint=True, study=None if run.study else False,
+                                          root=root)]  # a study run may point to its reference run, not vice versa
+        which = ("study runs ship one where a figure needs the weights" if run.study
+                 else "one seed per model × loss does")
+        raise ReferenceRunError(f"{run.kind} {name} ships no checkpoint ({which}): "
                                 f"use {' or '.join(with_ckpt) or 'another run'}")
     warn_generator(run)
     path = check_file(run, "best.pt")  # its sha256 vouches for the weights, with or without a weights hash

@@ -1,9 +1,10 @@
-"""Verify, reproduce and ship the reference runs of :mod:`asdlib.teaching.pretrained`; the ``pretrained`` commands.
+"""Verify, reproduce and ship the runs of :mod:`asdlib.teaching.pretrained`; the ``pretrained`` commands.
 
 ``verify`` checks every shipped file against the registry's sha256, the registry's AUC/pAUC/mAUC against the
 run's own ``summary.csv``, the generator version, and for runs with a checkpoint re-scores regenerated test
 clips (``VERIFY_TOLERANCE``). ``reproduce`` trains a run from scratch with its config on its dataset; ``ship``
 packages a finished run (fp16 checkpoint, scores from exactly those weights) and records it in the registry.
+Study runs (``ship(..., study=True)``) go through the same three, marked as such in the registry and the listing.
 A full disk (or a file-size limit) while writing clips, caches or checkpoints is reported naming the folder,
 its free space and, for ``verify``, ``TMPDIR``.
 """
@@ -95,7 +96,7 @@ def verify(names: list[str] | None = None, *, root: str | Path | None = None, pe
                 recorded = load_scores(run.name, root=root).set_index("file").loc[fresh.file]
                 worst = max(float(np.abs(fresh[c].to_numpy() - recorded[c].to_numpy()).max()) for c in SCORE_COLUMNS)
                 if not worst <= VERIFY_TOLERANCE:
-                    raise ReferenceRunError(f"reference run {run.name}: scores of {len(fresh)} regenerated test "
+                    raise ReferenceRunError(f"{run.kind} {run.name}: scores of {len(fresh)} regenerated test "
                                             f"clips differ from scores.csv by up to {worst:.3g} (> "
                                             f"{VERIFY_TOLERANCE:g}); {_fix(run.name)}")
         except (ReferenceRunError, OSError, ValueError, KeyError, RuntimeError) as err:
@@ -128,7 +129,7 @@ def _check_metrics(run: ReferenceRun) -> None:
         for metric, value in metrics.items():
             actual = summary.at[mtype, metric] if mtype in summary.index and metric in summary else None
             if actual is None or not abs(float(actual) - float(value)) <= METRIC_TOLERANCE:
-                raise ReferenceRunError(f"reference run {run.name}: the registry says {metric} {value} for "
+                raise ReferenceRunError(f"{run.kind} {run.name}: the registry says {metric} {value} for "
                                         f"{mtype}, its summary.csv {actual}: the registry was edited or damaged; "
                                         f"{_fix(run.name)}")
 
@@ -147,7 +148,7 @@ def ensure_reference_data(run: ReferenceRun, data: str | Path | None = None) -> 
 
     ds, data = run.dataset, Path(data) if data is not None else default_data()
     generate_dataset(data, size=ds["size"], seed=ds["seed"], n_test=(ds["n_test_normal"], ds["n_test_anomaly"]),
-                     workers=2)
+                     machine_types=ds["machine_types"], workers=2)  # the registry's types (the default: all six)
     return data
 
 
@@ -160,7 +161,8 @@ def reproduce(name: str, *, data: str | Path | None = None, out: str | Path | No
     run = get(name, root)
     warn_generator(run)
     data = Path(data) if data is not None else default_data()
-    out = Path(out) if out is not None else repo_root() / "data" / "runs" / "reference" / name
+    kind = "study" if run.study else "reference"
+    out = Path(out) if out is not None else repo_root() / "data" / "runs" / kind / name
     with _say_which_disk(data, "--data"):
         ensure_reference_data(run, data)
     with _say_which_disk(out, "--out"):
@@ -168,7 +170,7 @@ def reproduce(name: str, *, data: str | Path | None = None, out: str | Path | No
     result = evaluate_run(out, data=data, quiet=True)
     avg = result["summary"].query("machine_type == 'Average'").iloc[0]
     if progress:
-        print(f"{name}: recorded AUC {100 * run.auc:.2f} / pAUC {100 * run.pauc:.2f} %, "
+        print(f"{run.kind} {name}: recorded AUC {100 * run.auc:.2f} / pAUC {100 * run.pauc:.2f} %, "
               f"reproduced {100 * avg.auc:.2f} / {100 * avg.pauc:.2f} % ({out})")
     return {"run_dir": out, "auc": float(avg.auc), "pauc": float(avg.pauc)}
 
@@ -205,8 +207,9 @@ def _half_checkpoint(src: Path, dst: Path) -> None:
 
 
 def ship(name: str, run_dir: str | Path, *, data: str | Path, checkpoint: bool, command: str,
-         root: str | Path | None = None) -> ReferenceRun:
-    """Package a finished run (``train_from_config(..., track_test=True)``) as reference run ``name``.
+         root: str | Path | None = None, study: bool = False) -> ReferenceRun:
+    """Package a finished run (``train_from_config(..., track_test=True)``) as reference run ``name``, or with
+    ``study`` as study run ``name`` (its entry marked ``"study": true``, its config in ``configs/study/``).
 
     With ``checkpoint``, ``best.pt`` is stored in fp16 and the test clips are re-scored from exactly those
     weights (and their embeddings saved); otherwise the scores come from ``best.pt`` as trained.
@@ -254,7 +257,8 @@ def ship(name: str, run_dir: str | Path, *, data: str | Path, checkpoint: bool, 
         "plateau_gap": round(plateau_gap(history.val_loss), 4),
         "train_minutes": round(float(history.epoch_seconds.sum()) / 60, 1) if "epoch_seconds" in history else None,
         "trained_on": f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
-        "config": f"configs/reference/{name}.yaml",
+        "config": f"configs/{'study' if study else 'reference'}/{name}.yaml",
+        **({"study": True} if study else {}),  # reference entries carry no key (the registry's older entries)
         "command": command,
         "files": {f.name: {"sha256": sha256(f), "bytes": f.stat().st_size} for f in sorted(folder.iterdir())},
     }
@@ -281,16 +285,30 @@ def _update_registry(root: Path, name: str, entry: dict, manifest: dict) -> None
 
 
 # ---------------------------------------------------------------------------------------------- the CLI
-def _cmd_list(args) -> int:
-    runs = list(registry().values())
-    if args.json:
-        print(json.dumps([r.summary() for r in runs], indent=1))
-        return 0
+def count_runs(runs) -> str:
+    """``"11 reference runs and 2 study runs"`` (``"11 reference runs"`` without study runs)."""
+    runs = list(runs)
+    study = sum(r.study for r in runs)
+    reference = f"{len(runs) - study} reference run{'' if len(runs) - study == 1 else 's'}"
+    return reference + (f" and {study} study run{'' if study == 1 else 's'}" if study else "")
+
+
+def list_runs(root: str | Path | None = None, *, as_json: bool = False) -> str:
+    """What ``pretrained list`` prints: a table of every run (a ``study`` column), then their count and size."""
+    runs = list(registry(root).values())
+    if as_json:
+        return json.dumps([r.summary() for r in runs], indent=1)
     table = pd.DataFrame([{"name": r.name, "model": r.model, "loss": r.loss, "seed": r.seed, "epochs": r.epochs,
                            "selected": r.selected_epoch, "AUC %": 100 * r.auc, "pAUC %": 100 * r.pauc,
-                           "checkpoint": "yes" if r.has_checkpoint else "-"} for r in runs])
-    print(table.to_string(index=False, float_format="%.2f"))
-    print(f"\n{len(runs)} runs in {REFERENCE_DIR} ({total_bytes() / 1e6:.1f} MB)")
+                           "checkpoint": "yes" if r.has_checkpoint else "-", "study": "yes" if r.study else "-"}
+                          for r in runs])
+    root = Path(root) if root is not None else REFERENCE_DIR
+    return (f"{table.to_string(index=False, float_format='%.2f')}\n\n"
+            f"{count_runs(runs)} in {root} ({total_bytes(root) / 1e6:.1f} MB)")
+
+
+def _cmd_list(args) -> int:
+    print(list_runs(as_json=args.json))
     return 0
 
 
@@ -298,8 +316,9 @@ def _cmd_verify(args) -> int:
     problems = verify(args.names or None)
     for problem in problems:
         print(f"FAILED {problem}")
-    checked = len(args.names) if args.names else len(registry())
-    print(f"{checked - len(problems)} of {checked} reference runs verified" + ("" if problems else ": all good"))
+    checked = [get(n) for n in args.names] if args.names else list(registry().values())
+    print(f"{len(checked) - len(problems)} of {len(checked)} runs verified ({count_runs(checked)})"
+          + ("" if problems else ": all good"))
     return 1 if problems else 0
 
 
@@ -314,7 +333,7 @@ def _cmd_train(args) -> int:
 
 def add_cli_commands(sub) -> None:
     """``python -m asdlib pretrained {list,verify,train}`` (called by :func:`asdlib.cli.build_parser`)."""
-    p = sub.add_parser("pretrained", help="the reference runs shipped with asdlib: list, verify, reproduce")
+    p = sub.add_parser("pretrained", help="the reference and study runs shipped with asdlib: list, verify, reproduce")
     commands = p.add_subparsers(dest="pretrained_command", required=True)
     q = commands.add_parser("list", help="the runs, their epochs and results")
     q.add_argument("--json", action="store_true", help="machine-readable: a list of objects")
@@ -325,5 +344,6 @@ def add_cli_commands(sub) -> None:
     q = commands.add_parser("train", help="reproduce a run from scratch (its config, its dataset)")
     q.add_argument("name")
     q.add_argument("--data", type=Path, default=None, help="default dataset folder (default: data/synth/default)")
-    q.add_argument("--out", type=Path, default=None, help="run folder (default: data/runs/reference/NAME)")
+    q.add_argument("--out", type=Path, default=None,
+                   help="run folder (default: data/runs/reference/NAME, data/runs/study/NAME for a study run)")
     q.set_defaults(func=_cmd_train)

@@ -339,6 +339,6 @@ def _print_final_table(data: Path) -> None:
     summaries = sorted((REPO / "data" / "runs").glob("*/summary.csv"), key=lambda p: p.stat().st_mtime)
     for path in summaries[-2:]:
         print(f"\n{path.parent.name} on {data}:\n{to_markdown(pd.read_csv(path))}")
-    runs = pretrained.registry().values()
+    runs = pretrained.registry(study=False).values()  # the study runs are not the series' (pretrained list has them)
     print("\nreference runs (python -m asdlib pretrained list):")
     print("\n".join(f"  {r.name:32s} AUC {100 * r.auc:5.1f} %  pAUC {100 * r.pauc:5.1f} %" for r in runs))
