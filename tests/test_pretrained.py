@@ -31,7 +31,7 @@ def copy_of_shipped(tmp_path) -> Path:
     return Path(shutil.copytree(SHIPPED, tmp_path / "reference_runs"))
 
 
-def test_every_required_run_ships_within_25_mb_with_a_checkpoint_per_model_and_loss():
+def test_every_required_run_ships_within_the_package_budget_with_a_checkpoint_per_model_and_loss():
     runs = pretrained.registry()
     for (model, loss), seeds in REQUIRED.items():
         found = pretrained.find(model, loss)
@@ -40,7 +40,7 @@ def test_every_required_run_ships_within_25_mb_with_a_checkpoint_per_model_and_l
     for run in runs.values():
         assert {"config.yaml", "history.csv", "scores.csv", "summary.csv", "results.csv"} <= set(run.files)
         assert run.dataset["generator_version"] == pretrained.registry()[run.name].dataset["generator_version"]
-    assert pretrained.total_bytes() <= 25e6
+    assert pretrained.total_bytes() <= 40e6  # all shipped runs and baselines: the package data's budget
 
 
 def test_every_history_shows_the_plateau_it_was_stopped_at():
