@@ -56,6 +56,7 @@ def _verify_slice(run: ReferenceRun, work: Path, per_label: int) -> pd.DataFrame
 
     cfg, ds = load_config(run.name, root=run.path.parent), run.dataset
     params = {"seed": ds["seed"], "seconds": ds["seconds"], "sr": ds["sr"], "difficulty": ds["difficulty"],
+              "version": ds["generator_version"],  # the run's clips, whatever version this asdlib writes by default
               **{k: ds.get(k, default) for k, default in FACTORY_DEFAULTS.items()}}  # older registries lack them
     data = work / "data"
     for mtype in cfg.data.machine_types:
@@ -144,11 +145,12 @@ def default_data() -> Path:
 
 def ensure_reference_data(run: ReferenceRun, data: str | Path | None = None) -> Path:
     """The dataset the run was trained on, generated if missing (refuses a folder holding other data)."""
-    from asdlib.data.synth import generate_dataset
+    from asdlib.data.synth import FACTORY_DEFAULTS, generate_dataset
 
     ds, data = run.dataset, Path(data) if data is not None else default_data()
+    factory = {k: ds.get(k, default) for k, default in FACTORY_DEFAULTS.items()}  # older registries lack them
     generate_dataset(data, size=ds["size"], seed=ds["seed"], n_test=(ds["n_test_normal"], ds["n_test_anomaly"]),
-                     machine_types=ds["machine_types"], workers=2)  # the registry's types (the default: all six)
+                     machine_types=ds["machine_types"], version=ds["generator_version"], workers=2, **factory)
     return data
 
 
