@@ -1,5 +1,6 @@
 """Figures of the loss comparison (notebook 04): the mixup-and-margin toy, differences between runs with their
-bootstrap intervals, the angle gap over training, and angle gap against detection.
+bootstrap intervals, the angle gap over training, angle gap against detection, and the replication study's
+long schedules and factor effects (:mod:`asdlib.teaching.study`).
 
 Every function takes data (DataFrames from :mod:`asdlib.evaluation.metrics`, :mod:`asdlib.teaching.toy` or a run's ``history.csv``)
 and an optional ``ax``, and returns the matplotlib Axes or Figure.
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 
 from asdlib.teaching.plots import LABEL_COLORS, LOSS_COLORS
 from asdlib.teaching.replication import METRIC_NAMES, deciding_interval
+from asdlib.teaching.study import REFERENCE
 from asdlib.teaching.toy import TOY_LOSSES, mixed_clip_losses, optimal_angles
 
 TOY_COLORS = {k: LOSS_COLORS[k] for k in ("mixup CE", "ArcMix", "Noisy-ArcMix")}
@@ -128,5 +130,68 @@ def plot_peeking_gain(histories: Mapping[str, pd.DataFrame], *, ax: Axes | None 
     return ax
 
 
+def _seed_mean(runs: Sequence[pd.DataFrame], column: str) -> pd.Series:
+    """Mean of ``column`` over the seeds' histories, per epoch (epochs a seed lacks are left out of its mean)."""
+    return pd.concat([h.set_index("epoch")[column] for h in runs], axis=1).mean(axis=1).dropna()
+
+
+def _mark_peak(ax: Axes, curve: pd.Series, color: str, k: int) -> None:
+    """Dot and label the epoch where ``curve`` (test AUC in %, by epoch) peaks."""
+    epoch, value = curve.idxmax(), curve.max()
+    ax.scatter([epoch], [value], s=36, color=color, zorder=3)
+    ax.axvline(epoch, color=color, ls=":", lw=1)
+    ax.text(epoch, 0.04 + 0.08 * k, f" peak {value:.1f} % (epoch {epoch})", transform=ax.get_xaxis_transform(),
+            ha="left", fontsize=8, color=color)
+
+
+def plot_long_runs(histories: Mapping[str, Sequence[pd.DataFrame]], *, axes=None) -> Figure:
+    """A long schedule per loss (``{"ArcFace": [history of each seed], ...}``, ``history.csv`` frames). Left: test
+    AUC per epoch, one thin line per seed and the seeds' mean thick, the mean's peak marked (dot, dotted line and
+    label; information only: selection never sees the test set). Right: the seeds' mean machine-ID accuracy, clean held-out clips (``val_acc``,
+    solid) and training clips as trained (``acc``, dashed; mixed clips for a mixup loss)."""
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")[1]
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (name, runs) in enumerate(histories.items()):
+        color = LOSS_COLORS.get(name, cycle[k % len(cycle)])
+        for h in runs:
+            axes[0].plot(h.epoch, 100 * h.test_auc, color=color, lw=0.8, alpha=0.6)
+        mean = 100 * _seed_mean(runs, "test_auc")
+        axes[0].plot(mean.index, mean, color=color, lw=2.2, label=f"{name} (mean of {len(runs)})")
+        _mark_peak(axes[0], mean, color, k)
+        for column, ls, what in (("val_acc", "-", "held-out"), ("acc", "--", "training")):
+            curve = 100 * _seed_mean(runs, column)
+            axes[1].plot(curve.index, curve, color=color, ls=ls, lw=1.6, label=f"{name}, {what}")
+    axes[0].set(xlabel="epoch", ylabel="test AUC (%)", title="test AUC (thin: each seed; information only)")
+    axes[1].set(xlabel="epoch", ylabel="machine-ID accuracy (%)",
+                title="held-out clips (solid), training clips as trained (dashed)")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    return axes[0].figure
+
+
+def plot_factor_effects(table: pd.DataFrame, *, axes=None) -> Figure:
+    """:func:`plot_differences` of :func:`asdlib.teaching.study.study_comparison`'s table, one row per factor and
+    one panel per metric; the dashed line is the reference runs' estimate, which a factor moves when its deciding
+    interval excludes it."""
+    metrics = list(dict.fromkeys(table.metric))
+    if axes is None:
+        axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics), 0.45 * table.factor.nunique() + 1.8),
+                            layout="constrained", squeeze=False)[1][0]
+    for ax, metric in zip(axes, metrics):
+        rows = table[table.metric == metric]
+        plot_differences(rows.assign(comparison=rows.factor), ax=ax)
+        reference = rows[rows.factor == REFERENCE]
+        if not reference.empty:
+            ax.axvline(100 * reference.estimate.iloc[0], color="0.3", ls="--", lw=1)
+        ax.set_yticks(ax.get_yticks(), [t.get_text().split(":")[0] for t in ax.get_yticklabels()])
+        ax.set_title(f"Noisy-ArcMix − ArcFace, {METRIC_NAMES.get(metric, metric)}; dashed: the reference runs\n"
+                     + ax.get_title(), fontsize=8)
+        ax.set_xlabel("difference (percentage points)")
+    fig = axes[0].figure
+    fig.supxlabel("black: 95 % interval over test clips; grey: over seeds and clips", fontsize=8)
+    return fig
+
+
 __all__ = ["plot_mixup_toy", "plot_differences", "plot_angle_gap_history", "plot_gap_vs_auc", "peeking_gain",
-           "plot_peeking_gain", "LABEL_COLORS"]
+           "plot_peeking_gain", "plot_long_runs", "plot_factor_effects", "LABEL_COLORS"]

@@ -1,0 +1,152 @@
+"""The replication study: which factor of the authors' recipe moves Noisy-ArcMix − ArcFace (notebook 04).
+
+Each study run (``configs/study/``, named ``<model>-<loss>-<factor>-s<seed>``) changes one factor of a TASTgram-MFN
+reference run (``<model>-<loss>-s<seed>``) to the authors' value (Choi & Choi, ICASSP 2024). Within every factor
+both losses are trained on the same data, so :func:`study_comparison` compares them there, with the interval over
+test clips and, where both losses have several seeds, the one over seeds and clips
+(:func:`asdlib.evaluation.bootstrap.hierarchical_bootstrap`), and sets each factor's difference beside the
+reference runs' one. A factor *moves* the difference when its interval excludes the reference's estimate (the
+reference's own uncertainty is not added, so this is the lenient reading). :func:`study_verdict` writes it out.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+import pandas as pd
+
+from asdlib.evaluation.bootstrap import hierarchical_bootstrap
+from asdlib.teaching.pretrained import ReferenceRun
+from asdlib.teaching.replication import METRIC_NAMES, deciding_interval
+
+REFERENCE = "reference"  # the factor of the reference runs, which change nothing
+STUDY_MODEL = "tastgram_mfn"
+LOSS_LABELS = {"noisy_arcmix": "Noisy-ArcMix", "arcface": "ArcFace"}  # the compared pair: first − second
+STUDY_METRICS = ("auc", "pauc")
+_NAME = re.compile(r"^(?P<model>[a-z0-9_]+)-(?P<loss>[a-z0-9_]+)(?:-(?P<factor>[a-z0-9_]+))?-s(?P<seed>\d+)$")
+
+
+def parse_run_name(name: str) -> tuple[str, str, str, int]:
+    """``"tastgram_mfn-arcface-long60-s1"`` -> ``("tastgram_mfn", "arcface", "long60", 1)``; a reference run
+    (``"tastgram_mfn-arcface-s0"``) has factor ``"reference"``."""
+    match = _NAME.match(name)
+    if not match:
+        raise ValueError(f"{name!r} is not a run name: expected <model>-<loss>-s<seed> (a reference run, e.g. "
+                         "tastgram_mfn-arcface-s0) or <model>-<loss>-<factor>-s<seed> (a study run, e.g. "
+                         "tastgram_mfn-arcface-long60-s0), lower case")
+    return match["model"], match["loss"], match["factor"] or REFERENCE, int(match["seed"])
+
+
+def factor_groups(runs: Iterable[ReferenceRun]) -> dict[str, dict[str, list[ReferenceRun]]]:
+    """The TASTgram-MFN runs by factor and loss, seeds ascending; ``"reference"`` first, then the factors by name.
+    A run whose name disagrees with its entry's model or loss raises."""
+    groups: dict[str, dict[str, list[ReferenceRun]]] = {}
+    for run in runs:
+        model, loss, factor, seed = parse_run_name(run.name)
+        if (model, loss, seed) != (run.model, run.loss, run.seed):
+            raise ValueError(f"run {run.name}: its name says {model} + {loss}, seed {seed}, its entry "
+                             f"{run.model} + {run.loss}, seed {run.seed}")
+        if model == STUDY_MODEL:
+            groups.setdefault(factor, {}).setdefault(loss, []).append(run)
+    order = sorted(groups, key=lambda f: (f != REFERENCE, f))
+    return {f: {loss: sorted(rs, key=lambda r: r.seed) for loss, rs in groups[f].items()} for f in order}
+
+
+# ------------------------------------------------------------------------------------ the factor table
+def _compare(runs: dict[str, list[ReferenceRun]], load_scores, *, n_boot: int, seed: int) -> pd.DataFrame:
+    """Noisy-ArcMix − ArcFace within one factor: ``hierarchical_bootstrap``'s AUC and pAUC rows, plus the
+    machine types the score tables hold."""
+    frames = {label: [load_scores(run) for run in runs[loss]] for loss, label in LOSS_LABELS.items()}
+    table = hierarchical_bootstrap(frames, [tuple(LOSS_LABELS.values())], n_boot=n_boot, seed=seed)
+    types = sorted({t for tables in frames.values() for f in tables for t in f.machine_type.unique()})
+    table = table[table.metric.isin(STUDY_METRICS)].reset_index(drop=True)
+    return table.assign(machine_types=", ".join(types), n_types=len(types))
+
+
+def moves(row, reference_row) -> bool | None:
+    """Whether ``row``'s deciding interval (:func:`asdlib.teaching.replication.deciding_interval`) excludes the
+    reference's estimate; None for the reference itself or without one."""
+    if reference_row is None or row.factor == REFERENCE:
+        return None
+    low, high = deciding_interval(row)
+    return bool(reference_row.estimate < low or reference_row.estimate > high)
+
+
+def study_comparison(groups: dict[str, dict[str, list[ReferenceRun]]], load_scores: Callable[[ReferenceRun],
+                     pd.DataFrame], *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per (factor, metric) of every factor with both losses: the Noisy-ArcMix − ArcFace difference
+    (``hierarchical_bootstrap``'s columns), ``machine_types``, ``interval`` (which one decides: ``"seeds and
+    clips"`` or ``"clips"``), ``change`` (estimate − the reference's; NaN without reference runs) and
+    ``moves`` (:func:`moves`). ``load_scores(run)`` returns a run's score table (``pretrained.load_scores``)."""
+    parts = [_compare(runs, load_scores, n_boot=n_boot, seed=seed).assign(factor=factor)
+             for factor, runs in groups.items() if all(loss in runs for loss in LOSS_LABELS)]
+    if not parts:
+        raise ValueError("no factor has runs of both ArcFace and Noisy-ArcMix: nothing to compare")
+    table = pd.concat(parts, ignore_index=True)
+    reference = {r.metric: r for r in table[table.factor == REFERENCE].itertuples()}
+    table["interval"] = ["seeds and clips" if aware else "clips" for aware in table.seed_aware]
+    table["change"] = [r.estimate - reference[r.metric].estimate if r.metric in reference else float("nan")
+                       for r in table.itertuples()]
+    table["moves"] = [moves(r, reference.get(r.metric)) for r in table.itertuples()]
+    first = ["factor", "metric", "estimate", "low", "high", "seed_low", "seed_high", "interval", "change", "moves",
+             "machine_types"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+# ------------------------------------------------------------------------------------ the verdict
+def _points(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
+def _interval(row) -> str:
+    low, high = deciding_interval(row)
+    return f"[{_points(low)}, {_points(high)}] over {row.interval}"
+
+
+def _factor_line(row) -> str:
+    return f"{row.factor}: {_points(row.estimate)} points, {_interval(row)}, change {_points(row.change)}"
+
+
+def _metric_verdict(rows: pd.DataFrame, reference) -> list[str]:
+    """The lines of one metric: the reference, the factors that move the difference and those that do not."""
+    name = METRIC_NAMES.get(reference.metric, reference.metric)
+    clips = (f" ([{_points(reference.low)}, {_points(reference.high)}] over test clips alone)"
+             if reference.seed_aware else "")
+    head = (f"**{name}**, Noisy-ArcMix − ArcFace: the reference runs give {_points(reference.estimate)} points, "
+            f"95 % interval {_interval(reference)}{clips}.")
+    factors = rows[rows.factor != REFERENCE]
+    lines = [head, ""]
+    for label, keep in (("Move it (their interval excludes the reference's estimate)", True),
+                        ("Do not move it (their interval contains the reference's estimate)", False)):
+        chosen = factors[factors.moves == keep]
+        lines.append(f"- {label}: " + ("none" if chosen.empty else "; ".join(map(_factor_line, chosen.itertuples()))))
+    return lines + [""]
+
+
+def study_verdict(table: pd.DataFrame) -> str:
+    """Markdown read from :func:`study_comparison`'s table: per metric, which factors move the difference and
+    which do not, the factors averaged over other machine types, and how many intervals are read at once."""
+    reference = {r.metric: r for r in table[table.factor == REFERENCE].itertuples()}
+    if not reference:
+        return ("No reference runs in the table: without the reference difference no factor can be said to move "
+                "it.\n")
+    lines = []
+    for metric, ref in reference.items():
+        lines += _metric_verdict(table[table.metric == metric], ref)
+    ref_types = next(iter(reference.values())).machine_types
+    other = sorted(set(table.factor[(table.machine_types != ref_types) & (table.factor != REFERENCE)]))
+    if other:
+        lines += [f"{', '.join(other)} average{'s' if len(other) == 1 else ''} over other machine types "
+                  f"({'; '.join(table.machine_types[table.factor == f].iloc[0] for f in other)}) than the "
+                  f"reference ({ref_types}): part of its change is the average itself, not the loss.", ""]
+    one_seed = sorted(set(table.factor[~table.seed_aware.astype(bool)]))
+    if one_seed:
+        lines += [f"{', '.join(one_seed)}: a loss with one seed, so the interval covers the test clips only; a new "
+                  "seed alone can move a difference that far (compare the reference's interval over seeds and "
+                  "clips with its one over clips).", ""]
+    n = int((table.factor != REFERENCE).sum())
+    lines += [f"These are {n} intervals read at once: about one in twenty 95 % intervals misses by chance, so "
+              f"about {n / 20:.1f} of them may exclude the reference's estimate with no effect behind it; a "
+              "factor that moves only one metric, or only barely, needs a second run before it explains anything.",
+              ""]
+    return "\n".join(lines)

@@ -1,0 +1,246 @@
+"""The replication study's reading (asdlib.teaching.study, plots.comparison, bench/replication_study.py) on
+constructed score tables and histories with a known answer, through the real bootstrap and a real registry
+folder; no study run is shipped yet."""
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from asdlib.data.synth import GENERATOR_VERSION  # noqa: E402
+from asdlib.teaching import pretrained  # noqa: E402
+from asdlib.teaching.plots.comparison import plot_factor_effects, plot_long_runs  # noqa: E402
+from asdlib.teaching.pretrained import ReferenceRun  # noqa: E402
+from asdlib.teaching.study import (REFERENCE, factor_groups, parse_run_name, study_comparison,  # noqa: E402
+                                   study_verdict)
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+import replication_study  # noqa: E402  (bench/ is not a package)
+
+THREE = {"fan": (0, 2), "valve": (4,), "ToyConveyor": (1,)}
+# per factor and loss: the anomalies' score shift of each seed (normal clips ~ N(0, 1))
+SHIFTS = {REFERENCE: {"arcface": (1.0, 1.1, 0.9), "noisy_arcmix": (0.9, 1.0, 0.8)},
+          "batch64": {"arcface": (0.5,), "noisy_arcmix": (3.0,)},  # Noisy-ArcMix separates far better
+          "adamw": {"arcface": (1.0, 1.1), "noisy_arcmix": (0.9, 1.0)},  # as the reference
+          "six_types": {"arcface": (1.0,), "noisy_arcmix": (0.9,)}}
+
+
+def clips(shift: float, seed: int, types: dict = THREE, n: int = 25) -> pd.DataFrame:
+    """A test set (``n`` normal and ``n`` anomalous clips per ID) scored with anomalies shifted by ``shift``."""
+    rng, rows = np.random.default_rng(seed), []
+    for machine_type, ids in types.items():
+        for machine_id in ids:
+            for label, mean in (("normal", 0.0), ("anomaly", shift)):
+                rows += [{"file": f"{machine_type}/test/{label}_id_{machine_id:02d}_{k:08d}.wav",
+                          "machine_type": machine_type, "machine_id": machine_id, "label": label,
+                          "score": rng.normal(mean, 1.0)} for k in range(n)]
+    return pd.DataFrame(rows)
+
+
+def run_name(factor: str, loss: str, seed: int) -> str:
+    return f"tastgram_mfn-{loss}-s{seed}" if factor == REFERENCE else f"tastgram_mfn-{loss}-{factor}-s{seed}"
+
+
+def make_run(name: str, root: Path = Path("/nowhere"), files: dict | None = None, **info) -> ReferenceRun:
+    model, loss, factor, seed = parse_run_name(name)
+    return ReferenceRun(name=name, model=model, loss=loss, seed=seed, epochs=15, selected_epoch=15, auc=0.8,
+                        pauc=0.7, mauc=0.7, path=root / name, dataset={}, files=files or {}, info=info,
+                        study=factor != REFERENCE)
+
+
+def scores_of() -> dict[str, pd.DataFrame]:
+    """Every constructed run's score table by name (the six_types runs on six types)."""
+    out = {}
+    for factor, losses in SHIFTS.items():
+        types = {**THREE, "pump": (0,), "slider": (0,), "ToyCar": (1,)} if factor == "six_types" else THREE
+        for loss, shifts in losses.items():
+            for seed, shift in enumerate(shifts):
+                # the same test clips for every run of a factor; each run its own scores
+                out[run_name(factor, loss, seed)] = clips(shift, zlib.crc32(run_name(factor, loss, seed).encode()), types)
+    return out
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    scores = scores_of()
+    runs = [make_run(name) for name in reversed(list(scores))]  # any order in, seeds sorted out
+    return study_comparison(factor_groups(runs), lambda run: scores[run.name], n_boot=300, seed=0)
+
+
+# ------------------------------------------------------------------------------------ names and groups
+@pytest.mark.parametrize("name, expected", [
+    ("tastgram_mfn-arcface-s0", ("tastgram_mfn", "arcface", REFERENCE, 0)),
+    ("tastgram_mfn-noisy_arcmix-batch64-s0", ("tastgram_mfn", "noisy_arcmix", "batch64", 0)),
+    ("tastgram_mfn-arcface-long60-s1", ("tastgram_mfn", "arcface", "long60", 1)),
+    ("tastgram_mfn-noisy_arcmix-no_precise_bn-s12", ("tastgram_mfn", "noisy_arcmix", "no_precise_bn", 12))])
+def test_parse_run_name(name, expected):
+    assert parse_run_name(name) == expected
+
+
+@pytest.mark.parametrize("name", ["tastgram_mfn-arcface", "tastgram_mfn-s0", "TASTgram-arcface-s0",
+                                  "tastgram_mfn-arcface-long60-s", "tastgram_mfn-arcface-long-60-s0", ""])
+def test_other_names_raise_a_clear_error(name):
+    with pytest.raises(ValueError, match="expected <model>-<loss>-s<seed>"):
+        parse_run_name(name)
+
+
+def test_factor_groups_keeps_tastgram_runs_by_factor_and_loss_seeds_sorted():
+    names = ["tastgram_mfn-arcface-long60-s1", "stgram_mfn-arcface-s0", "tastgram_mfn-noisy_arcmix-s2",
+             "tastgram_mfn-arcface-s1", "tastgram_mfn-arcface-long60-s0", "tastgram_mfn-noisy_arcmix-s0",
+             "tastgram_mfn-arcface-s0", "tastgram_mfn-arcmix-s0", "stgram_mfn-noisy_arcmix-long60-s0"]
+    groups = factor_groups(make_run(n) for n in names)
+    assert list(groups) == [REFERENCE, "long60"]
+    assert {loss: [r.seed for r in runs] for loss, runs in groups[REFERENCE].items()} == \
+        {"noisy_arcmix": [0, 2], "arcface": [0, 1], "arcmix": [0]}
+    assert [r.name for r in groups["long60"]["arcface"]] == ["tastgram_mfn-arcface-long60-s0",
+                                                            "tastgram_mfn-arcface-long60-s1"]
+    assert groups["long60"]["arcface"][0].study and not groups[REFERENCE]["arcface"][0].study
+
+
+def test_a_name_that_disagrees_with_its_entry_raises():
+    run = make_run("tastgram_mfn-arcface-s0")
+    wrong = replace(run, loss="noisy_arcmix")
+    with pytest.raises(ValueError, match="its name says"):
+        factor_groups([wrong])
+
+
+# ------------------------------------------------------------------------------------ the factor table
+def test_one_row_per_factor_and_metric_with_the_reference_change(table):
+    assert set(zip(table.factor, table.metric)) == {(f, m) for f in SHIFTS for m in ("auc", "pauc")}
+    assert len(table) == 2 * len(SHIFTS)
+    ref = table[table.factor == REFERENCE].set_index("metric")
+    for row in table.itertuples():
+        assert row.change == pytest.approx(row.estimate - ref.loc[row.metric, "estimate"], abs=1e-12)
+    assert (ref.change == 0).all() and ref.moves.isna().all() and ref.seed_aware.all()
+    assert set(ref.interval) == {"seeds and clips"}
+
+
+def test_a_factor_that_separates_better_moves_the_difference(table):
+    rows = table[table.factor == "batch64"].set_index("metric")
+    for metric in ("auc", "pauc"):
+        row = rows.loc[metric]
+        assert row.estimate > 0.2 and row.low > 0  # Noisy-ArcMix's anomalies far above its normal clips
+        assert row.change > 0 and row.moves is True
+        # one seed per loss: no seed interval, the clip interval decides
+        assert not row.seed_aware and row.interval == "clips" and (row.seeds_a, row.seeds_b) == (1, 1)
+
+
+def test_a_factor_like_the_reference_does_not_move_it(table):
+    rows = table[table.factor == "adamw"]
+    assert rows.seed_aware.all() and set(rows.interval) == {"seeds and clips"}
+    assert (rows.moves == False).all()  # noqa: E712
+    assert (rows.seed_low <= rows.low).all() and (rows.seed_high >= rows.high).all()
+
+
+def test_machine_types_are_recorded_per_factor(table):
+    types = table.drop_duplicates("factor").set_index("factor").machine_types
+    assert types[REFERENCE] == types["batch64"] == "ToyConveyor, fan, valve"
+    assert types["six_types"] == "ToyCar, ToyConveyor, fan, pump, slider, valve"
+
+
+def test_a_factor_with_one_loss_is_left_out_and_none_at_all_raises():
+    scores = scores_of()
+    runs = [make_run(n) for n in scores if "batch64" not in n or "arcface" in n]
+    table = study_comparison(factor_groups(runs), lambda run: scores[run.name], n_boot=50)
+    assert "batch64" not in set(table.factor)
+    with pytest.raises(ValueError, match="both ArcFace and Noisy-ArcMix"):
+        study_comparison(factor_groups([make_run("tastgram_mfn-arcface-s0")]), lambda run: None, n_boot=10)
+
+
+# ------------------------------------------------------------------------------------ the verdict
+def test_verdict_names_the_moving_factor_and_the_many_intervals(table):
+    text = study_verdict(table)
+    moving = [line for line in text.splitlines() if line.startswith("- Move it")]
+    still = [line for line in text.splitlines() if line.startswith("- Do not move it")]
+    assert len(moving) == len(still) == 2  # AUC and pAUC
+    assert all("batch64" in line and "adamw" not in line for line in moving)
+    assert all("adamw" in line and "batch64" not in line for line in still)
+    assert "**AUC**" in text and "**pAUC**" in text
+    assert "about one in twenty 95 % intervals misses by chance" in text and "These are 6 intervals" in text
+    assert "six_types averages over other machine types" in text
+    assert "batch64, six_types: a loss with one seed" in text
+
+
+def test_verdict_without_reference_runs_says_it_cannot_judge(table):
+    assert "No reference runs" in study_verdict(table[table.factor != REFERENCE])
+
+
+# ------------------------------------------------------------------------------------ figures
+def history(seed: int, epochs: int = 12, peak: int = 7) -> pd.DataFrame:
+    """A long run's history: test AUC rising to a peak at epoch ``peak`` then falling; accuracies rising."""
+    epoch = np.arange(1, epochs + 1)
+    return pd.DataFrame({"epoch": epoch, "loss": 1 / epoch, "acc": 1 - 0.5 / epoch, "val_loss": 1.2 / epoch,
+                         "val_acc": 0.9 - 0.4 / epoch, "test_pauc": 0.6 + 0 * epoch,
+                         "test_auc": 0.85 - 0.002 * (epoch - peak) ** 2 + 0.001 * seed})
+
+
+def test_plot_long_runs_draws_each_seed_the_mean_and_the_peak():
+    fig = plot_long_runs({"ArcFace": [history(0), history(2)], "Noisy-ArcMix": [history(s, peak=4) for s in range(3)]})
+    auc, acc = fig.axes
+    assert len(fig.axes) == 2
+    curves = [line for line in auc.lines if line.get_linestyle() == "-"]
+    thin = [line for line in curves if line.get_linewidth() < 1]
+    assert len(thin) == 5 and len(curves) == 5 + 2  # one line per seed, one mean per loss
+    assert {line.get_color() for line in auc.lines} == {"#009E73", "#CC79A7"}  # LOSS_COLORS
+    peaks = sorted(line.get_xdata()[0] for line in auc.lines if line.get_linestyle() == ":")
+    assert peaks == [4, 7]
+    assert sorted(t.get_text().strip() for t in auc.texts) == ["peak 85.1 % (epoch 4)", "peak 85.1 % (epoch 7)"]
+    assert len(acc.lines) == 4  # held-out and training accuracy per loss
+    matplotlib.pyplot.close(fig)
+
+
+def test_plot_factor_effects_one_row_per_factor_per_metric(table):
+    fig = plot_factor_effects(table)
+    assert len(fig.axes) == 2
+    labels = [t.get_text().split(":")[0] for t in fig.axes[0].get_yticklabels()]
+    assert sorted(labels) == sorted(SHIFTS)
+    matplotlib.pyplot.close(fig)
+
+
+# ------------------------------------------------------------------------------------ bench/replication_study.py
+def ship_registry(root: Path, scores: dict[str, pd.DataFrame]) -> None:
+    """A real registry folder: each run's scores.csv with its sha256, entries as ``reproduce.ship`` writes them."""
+    dataset = {"generator_version": GENERATOR_VERSION, "size": "default", "seed": 0, "seconds": 2.0, "sr": 16000,
+               "n_test_normal": 25, "n_test_anomaly": 25, "difficulty": 1.0, "machine_types": list(THREE)}
+    runs = {}
+    for name, frame in scores.items():
+        (root / name).mkdir(parents=True)
+        frame.to_csv(root / name / "scores.csv", index=False)
+        path = root / name / "scores.csv"
+        model, loss, factor, seed = parse_run_name(name)
+        runs[name] = {"model": model, "loss": loss, "seed": seed, "epochs": 15, "selected_epoch": 14, "auc": 0.8,
+                      "pauc": 0.7, "mauc": 0.7, "train_minutes": 15.3, "trained_on": "x86_64 CPU, 2 thread(s)",
+                      "files": {"scores.csv": {"sha256": pretrained.sha256(path), "bytes": path.stat().st_size}},
+                      **({"study": True} if factor != REFERENCE else {})}
+    (root / "registry.json").write_text(json.dumps({"dataset": dataset, "runs": runs}))
+
+
+def test_bench_exits_2_and_writes_nothing_without_study_runs(tmp_path, capsys):
+    ship_registry(tmp_path / "runs", {n: f for n, f in scores_of().items() if parse_run_name(n)[2] == REFERENCE})
+    out = tmp_path / "replication_study.md"
+    assert replication_study.main(["--root", str(tmp_path / "runs"), "--out", str(out), "--n-boot", "20"]) == 2
+    assert not out.exists() and "no study run is shipped" in capsys.readouterr().err
+
+
+def test_bench_writes_the_runs_the_factor_table_and_the_verdict(tmp_path):
+    scores = {n: f for n, f in scores_of().items() if "six_types" not in n}
+    ship_registry(tmp_path / "runs", scores)
+    out = tmp_path / "replication_study.md"
+    assert replication_study.main(["--root", str(tmp_path / "runs"), "--out", str(out), "--n-boot", "100"]) == 0
+    text = out.read_text()
+    for name in scores:
+        assert f"| {name} |" in text
+    assert "| study run | batch64 | Noisy-ArcMix | 0 | 15 | 14 |" in text and "| 15.3 | x86_64 CPU" in text
+    factor_lines = [line for line in text.splitlines() if line.startswith("| batch64 | AUC |")]
+    assert len(factor_lines) == 1 and "(one seed)" in factor_lines[0] and "| yes |" in factor_lines[0]
+    assert "## Verdict" in text and "- Move it (their interval excludes the reference's estimate): batch64" in text
