@@ -197,11 +197,55 @@ def rank_check(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def rho_interval(results: dict[str, pd.DataFrame], *, n: int = 300, seed: int = 0) -> dict[str, tuple]:
+    """95 % bootstrap interval of Spearman rho vs published for the network and the AE: test clips resampled
+    within each machine ID and label, the published AUCs held fixed."""
+    from scipy.stats import spearmanr
+
+    from asdlib.evaluation.metrics import per_id_table, published_results, summary_table
+
+    published = published_results()
+    theirs = {"STgram-MFN": published["STgram-MFN"], "DCASE2020 AE": published["DCASE2020 AE baseline"]}
+    rng, out = np.random.default_rng(seed), {}
+    for name, ref in theirs.items():
+        scores = results[name]
+        ref = ref.set_index("machine_type").auc.reindex(list(MACHINE_TYPES))
+        groups = list(scores.groupby(["machine_type", "machine_id", "label"]).indices.values())
+        rhos = []
+        for _ in range(n):
+            rows = np.concatenate([rng.choice(g, len(g)) for g in groups])
+            ours = summary_table(per_id_table(scores.iloc[rows])).set_index("machine_type").auc
+            rhos.append(spearmanr(ours.reindex(list(MACHINE_TYPES)), ref).statistic)
+        out[name] = tuple(np.percentile(rhos, [2.5, 97.5]))
+    return out
+
+
+def level_table(data: Path, real_dir: Path) -> pd.DataFrame:
+    """Level sd (dB) over all clips of a type and label, procedural (``data``'s test clips) beside real."""
+    import soundfile as sf
+    from level_spread import clip_levels
+
+    from asdlib.data.index import index_dataset
+    from asdlib.evaluation.baseline import rms_dbfs
+
+    test = index_dataset(data)
+    test = test[test.split == "test"]
+    ours = test.assign(dbfs=[rms_dbfs(sf.read(p, dtype="float32")[0]) for p in test.path])
+    real = clip_levels(real_dir)
+    rows = {}
+    for name, levels in (("procedural v3", ours), ("real", real)):
+        sd = levels.groupby(["machine_type", "label"]).dbfs.std()
+        rows[f"{name}: normal"], rows[f"{name}: anomaly"] = sd.xs("normal", level=1), sd.xs("anomaly", level=1)
+    return pd.DataFrame(rows).reindex(list(MACHINE_TYPES)).round(2)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("stage", choices=["pool", "score", "table", "kinds", "verify"])
     p.add_argument("--data", type=Path, default=None, help="verify: a generated dataset")
     p.add_argument("--out", type=Path, default=None, help="verify: where its scores go")
+    p.add_argument("--bootstrap", action="store_true", help="verify: bootstrap interval of the rank correlations")
+    p.add_argument("--levels", type=Path, default=None, help="verify: real clips folder, for the level spread")
     p.add_argument("--pool", type=Path, default=POOL)
     p.add_argument("--source", type=Path, default=REPO / "data" / "synth" / "default")
     p.add_argument("--per-kind", type=int, default=20)
@@ -213,9 +257,14 @@ def main() -> None:
     p.add_argument("--checkpoint", default="best.pt", help="file of --run to score with")
     args = p.parse_args()
     if args.stage == "verify":
-        table = type_table(dataset_scores(args.data, args.out, ae=args.ae, run=args.run))
-        print(table.round(1).to_string())
+        results = dataset_scores(args.data, args.out, ae=args.ae, run=args.run)
+        table = type_table(results)
+        print(table.round(1).to_markdown())
         print("\n".join(rank_check(table)))
+        if args.bootstrap:
+            print({k: tuple(round(x, 2) for x in v) for k, v in rho_interval(results).items()})
+        if args.levels:
+            print(level_table(args.data, args.levels).to_markdown())
         return
     if args.stage == "pool":
         print(make_pool(args.pool, args.source, args.per_kind, args.seconds).groupby("machine_type").size())
