@@ -34,7 +34,7 @@ def trained(tmp_path_factory):
 
 
 def test_the_two_test_sets_differ_only_in_their_anomalous_clips(tmp_path):
-    sets = regimes.regime_test_sets(tmp_path, ["fan"], per_label=2, fault_targets=(0.0, 1.0))
+    sets = regimes.regime_test_sets(tmp_path, ["fan"], per_label=2, version=3, fault_targets=(0.0, 1.0))
     assert set(sets) == {0.0, 1.0}
     files = {t: {"/".join(p.split("/")[-3:]): open(p, "rb").read() for p in ix.path} for t, ix in sets.items()}
     assert files[0.0].keys() == files[1.0].keys() and len(files[0.0]) == 4 * 2 * 2  # 4 dev IDs, 2 + 2 clips
@@ -57,6 +57,15 @@ def test_regime_table_scores_every_detector_on_every_set(trained):
     fig = regime_plot(table, titles=regimes.ENDS)
     assert len(fig.axes) == 2 and "fault_target = 1" in fig.axes[1].get_title()
     assert len(fig.axes[0].patches) == 3  # one bar per detector
+
+
+def test_dataset_regime_says_where_a_dataset_sits():
+    types = ["fan", "valve", "ToyConveyor"]
+    assert "left panel" in regimes.dataset_regime({"fault_target": 0.0, "machine_types": types}, 2)
+    assert "ToyConveyor, where a share of 0.3" in regimes.dataset_regime({"fault_target": None,
+                                                                           "machine_types": types}, 3)
+    assert "except" not in regimes.dataset_regime({"fault_target": None, "machine_types": ["fan"]}, 3)
+    assert "0.5" in regimes.dataset_regime({"fault_target": 0.5, "machine_types": types}, 3)
 
 
 def test_winners_picks_the_best_average():

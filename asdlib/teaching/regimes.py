@@ -22,17 +22,19 @@ ENDS = {0.0: "faults change what tells the IDs apart", 1.0: "faults leave the id
 
 
 def regime_test_sets(root: str | Path, machine_types, *, per_label: int = 15, seed: int = 0,
-                     fault_targets=tuple(ENDS)) -> dict[float, pd.DataFrame]:
-    """Small test sets, ``per_label`` normal and anomalous clips per development ID, one per ``fault_target``:
-    ``{fault_target: index}``. Their normal clips are the same files' bytes at every ``fault_target``."""
+                     version: int | None = None, fault_targets=tuple(ENDS)) -> dict[float, pd.DataFrame]:
+    """Small test sets, ``per_label`` normal and anomalous clips per development ID, one per ``fault_target``
+    (generator ``version``, default the current one): ``{fault_target: index}``. Their normal clips are the same
+    files' bytes at every ``fault_target``."""
     from asdlib.data.index import index_dataset
-    from asdlib.data.synth import generate_dataset
+    from asdlib.data.synth import GENERATOR_VERSION, generate_dataset
 
     sets = {}
     for target in fault_targets:
-        folder = Path(root) / f"fault_target_{target:g}"
+        folder = Path(root) / f"v{version or GENERATOR_VERSION}-fault_target_{target:g}"
         generate_dataset(folder, size="default", machine_types=list(machine_types), seed=seed, n_train=0,
-                         n_test=per_label, fault_target=target, progress=False)
+                         n_test=per_label, fault_target=target, version=version or GENERATOR_VERSION,
+                         progress=False)
         sets[float(target)] = index_dataset(folder)
     return sets
 
@@ -80,11 +82,28 @@ def regime_table(test_sets: Mapping[float, pd.DataFrame], scorers: Mapping[str, 
     return pd.DataFrame(rows)
 
 
+def dataset_regime(params: dict, version: int) -> str:
+    """In words, where a generated dataset sits between the two ends (its ``dataset.json`` params and version)."""
+    from asdlib.data.calibration import calibration
+
+    target = params.get("fault_target", 0.0)
+    if target is None:  # the version's calibrated per-type shares
+        shares = {t: v for t, v in calibration(version).fault_target.items() if t in params["machine_types"]}
+        mixed = {t: v for t, v in shares.items() if v > 0}
+        if not mixed:
+            return "every fault changes what tells the IDs apart (fault_target 0 for every type): the left panel"
+        return ("mostly the left panel: every fault changes what tells the IDs apart, except "
+                + ", ".join(f"{t}, where a share of {v:g} leaves the identity alone" for t, v in mixed.items()))
+    if target == 0:
+        return "every fault changes what tells the IDs apart (fault_target 0): the left panel"
+    return f"a share of {target:g} of the faults leaves the identity alone (fault_target {target:g})"
+
+
 def winners(table: pd.DataFrame) -> dict[float, str]:
     """The detector with the highest average AUC at each ``fault_target``."""
     avg = table[table.machine_type == "Average"]
     return {t: g.loc[g.auc.idxmax(), "method"] for t, g in avg.groupby("fault_target")}
 
 
-__all__ = ["ENDS", "autoencoder_scorer", "gaussian_scorer", "network_scorer", "regime_table", "regime_test_sets",
-           "winners"]
+__all__ = ["ENDS", "autoencoder_scorer", "dataset_regime", "gaussian_scorer", "network_scorer", "regime_table",
+           "regime_test_sets", "winners"]

@@ -212,7 +212,7 @@ def difference_bands(per_type: Mapping[str, tuple[object, object]], *, freqs_hz=
         curve, band = as_array(curve), as_array(band)
         x = np.arange(len(curve)) if freqs_hz is None else as_array(freqs_hz)
         ax.fill_between(x, band[0], band[1], color="0.8", lw=0, label=band_label)
-        ax.plot(x, curve, color=MACHINE_COLORS.get(machine_type, "C3"), lw=1.2, label="anomaly − normal")
+        ax.plot(x, curve, color="k", lw=1.2, label="anomaly − normal")  # one colour: blue/vermillion mean labels
         ax.axhline(0, color="k", lw=0.6)
         ax.set(title=machine_type, ylabel=ylabel if ax in axes[:, 0] else "")
         if freqs_hz is not None:
