@@ -9,7 +9,7 @@ writes them into the history, and ships the run (:func:`asdlib.teaching.reproduc
 how far the held-out losses are from the shipped history's: not bit-identical (another thread count sums in
 another order, and the difference grows over the steps), the same run in distribution.
 
-    nice -n 10 python bench/retrain_reference.py train NAME [--threads 1]
+    nice -n 10 python bench/retrain_reference.py train NAME [--threads 1]   (a reference or a study run)
     python bench/retrain_reference.py finish NAME --data data/synth/default_v3 [--root asdlib/reference_runs]
 """
 from __future__ import annotations
@@ -28,6 +28,15 @@ WORK = REPO / "data" / "runs" / "retrain"
 TEST_COLUMNS = ("test_auc", "test_pauc", "test_auc_pauc", "angle_normal", "angle_anomaly")
 
 
+def config_of(name: str) -> Path:
+    """``configs/reference/NAME.yaml``, or ``configs/study/NAME.yaml`` for a study run."""
+    for kind in ("reference", "study"):
+        path = REPO / "configs" / kind / f"{name}.yaml"
+        if path.is_file():
+            return path
+    raise SystemExit(f"no configs/reference/{name}.yaml nor configs/study/{name}.yaml")
+
+
 def train(name: str, data: Path, threads: int) -> Path:
     """Train ``name``'s shipped config from scratch into ``WORK/NAME``, keeping ``epochs/epoch_NNN.pt``."""
     from asdlib.experiment import train_from_config
@@ -36,7 +45,7 @@ def train(name: str, data: Path, threads: int) -> Path:
     from asdlib.training.loop import epoch_summary
 
     out = WORK / name
-    cfg = RunConfig.from_yaml(REPO / "configs" / "reference" / f"{name}.yaml")
+    cfg = RunConfig.from_yaml(config_of(name))
     torch.set_num_threads(threads)  # not in the config: the shipped config stays the reference config
     (out / "epochs").mkdir(parents=True, exist_ok=True)
 
@@ -78,7 +87,8 @@ def finish(name: str, data: Path, root: Path | None, command: str, threads: int)
     history = history[[c for c in history if c != "epoch_seconds"] + ["epoch_seconds"]]
     history.to_csv(out / "history.csv", index=False)
     has_checkpoint = get(name).has_checkpoint if name in registry() else True  # a new run ships its weights
-    shipped = ship(name, out, data=data, checkpoint=has_checkpoint, command=command, root=root)
+    study = config_of(name).parent.name == "study"
+    shipped = ship(name, out, data=data, checkpoint=has_checkpoint, command=command, root=root, study=study)
     print(f"{name}: shipped, AUC {100 * shipped.auc:.2f} / pAUC {100 * shipped.pauc:.2f} %", flush=True)
 
 
