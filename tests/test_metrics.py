@@ -187,3 +187,12 @@ def test_score_files_round_trip_and_overwrite(tmp_path):
     assert read_score_files(tmp_path / "team")["score"].tolist() == (back["score"] + 1).tolist()
     with pytest.raises(FileNotFoundError):
         read_score_files(tmp_path / "empty")
+
+
+def test_on_types_recomputes_the_average_over_the_kept_types():
+    from asdlib.evaluation.metrics import on_types, published_results
+
+    table = published_results()["STgram-MFN"]
+    three = on_types(table, ["fan", "valve", "ToyConveyor"])
+    assert three.machine_type.tolist() == ["fan", "valve", "ToyConveyor", "Average"]
+    assert three.set_index("machine_type").at["Average", "auc"] == pytest.approx((0.9404 + 0.9964 + 0.7457) / 3)

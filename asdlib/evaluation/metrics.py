@@ -107,6 +107,14 @@ def type_average(table: pd.DataFrame, *, mean: str = "arithmetic") -> dict[str, 
     return {c: _mean(types[c], mean) for c in ("auc", "pauc", "mauc") if c in types.columns}
 
 
+def on_types(table: pd.DataFrame, types, *, mean: str = "arithmetic") -> pd.DataFrame:
+    """A per-type table restricted to ``types``, its "Average" row recomputed over them, so that a published
+    six-type table can stand beside a run on fewer types: ``(T + 1 rows) -> (len(types) + 1 rows)``."""
+    kept = table[table["machine_type"].isin(list(types))].reset_index(drop=True)
+    return pd.concat([kept, pd.DataFrame([{"machine_type": AVERAGE, **type_average(kept, mean=mean)}])],
+                     ignore_index=True)
+
+
 def summary_table(per_id: pd.DataFrame, *, mean: str = "arithmetic") -> pd.DataFrame:
     """Per-type table (machine_type, auc, pauc, mauc) plus an "Average" row, from :func:`per_id_table`.
 
