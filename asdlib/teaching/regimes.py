@@ -29,6 +29,8 @@ def regime_test_sets(root: str | Path, machine_types, *, per_label: int = 15, se
     from asdlib.data.index import index_dataset
     from asdlib.data.synth import GENERATOR_VERSION, generate_dataset
 
+    if not machine_types:
+        raise ValueError("regime_test_sets needs the machine types to generate (e.g. those of the run's config)")
     sets = {}
     for target in fault_targets:
         folder = Path(root) / f"v{version or GENERATOR_VERSION}-fault_target_{target:g}"
