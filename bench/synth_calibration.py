@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def make_pool(pool: Path, source: Path, per_kind: int, seconds: float) -> pd.Dat
                     os.link(src, dst)
         jobs = [(i, family, kind, n) for i in DEV_IDS[t] for family, kind in pool_kinds(t) for n in range(per_kind)]
         for number, (i, family, kind, n) in enumerate(tqdm(jobs, desc=f"pool {t}", leave=False)):
-            rng = clip_rng(0, t, i, 2, zlib_kind(kind), n)  # split key 2: not a clip of any dataset
+            rng = clip_rng(0, t, i, 2, zlib.crc32(kind.encode()), n)  # split key 2: not a clip of any dataset
             strength = float(rng.uniform(*STRENGTHS))
             wave, info = render_clip(t, i, label="anomaly", seconds=seconds, sr=SR, rng=rng, kind=kind,
                                      strength=strength, anomaly_levels=True)
@@ -64,12 +65,6 @@ def make_pool(pool: Path, source: Path, per_kind: int, seconds: float) -> pd.Dat
     table = pd.DataFrame(rows)
     table.to_csv(pool / "pool.csv", index=False)
     return table
-
-
-def zlib_kind(kind: str) -> int:
-    import zlib
-
-    return zlib.crc32(kind.encode())
 
 
 def score(pool: Path, method: str, *, ae: Path | None, run: Path | None, checkpoint: str = "best.pt") -> pd.DataFrame:
@@ -83,15 +78,13 @@ def score(pool: Path, method: str, *, ae: Path | None, run: Path | None, checkpo
     if method == "ae":
         from asdlib.evaluation.autoencoder import autoencoder_scores
         return autoencoder_scores(index, ae, progress=True)
-    from asdlib.data.cache import build_cache
-    from asdlib.experiment import score_dataset
+    from asdlib.teaching.regimes import network_scorer
     from asdlib.training.checkpoints import load_model
     from asdlib.training.config import RunConfig
 
     cfg = RunConfig.from_yaml(run / "config.yaml")
-    test = index[(index.split == "test") & index.machine_type.isin(cfg.data.machine_types)].reset_index(drop=True)
-    cache = build_cache(test, sr=cfg.data.sample_rate, seconds=cfg.data.seconds, cache_dir=pool / "cache")
-    return score_dataset(load_model(run / checkpoint), cache, np.arange(len(test)), batch_size=64)
+    scorer = network_scorer(load_model(run / checkpoint), seconds=cfg.data.seconds, cache_dir=pool / "cache")
+    return scorer(index[index.machine_type.isin(cfg.data.machine_types)])
 
 
 def with_pool(scores: pd.DataFrame, pool: Path) -> pd.DataFrame:
@@ -142,25 +135,19 @@ def kind_table(scores: pd.DataFrame, scale: float = 2.0) -> pd.DataFrame:
 
 def dataset_scores(data: Path, out: Path, *, ae: Path, run: Path) -> dict[str, pd.DataFrame]:
     """Scores of a generated dataset's test clips with the three methods (cached as ``out/<method>.csv``)."""
-    from asdlib.data.cache import build_cache
     from asdlib.data.index import index_dataset
     from asdlib.evaluation.autoencoder import autoencoder_scores
     from asdlib.evaluation.baseline import baseline_scores
-    from asdlib.experiment import score_dataset
+    from asdlib.teaching.regimes import network_scorer
     from asdlib.training.checkpoints import load_model
     from asdlib.training.config import RunConfig
 
     out.mkdir(parents=True, exist_ok=True)
     index, results = index_dataset(data), {}
     cfg = RunConfig.from_yaml(run / "config.yaml")
-
-    def network():
-        test = index[(index.split == "test") & index.label.isin(["normal", "anomaly"])].reset_index(drop=True)
-        cache = build_cache(test, sr=cfg.data.sample_rate, seconds=cfg.data.seconds, cache_dir=out / "cache",
-                            progress=False)
-        return score_dataset(load_model(run / "best.pt"), cache, np.arange(len(test)), batch_size=64, progress=False)
-
-    makers = {"STgram-MFN": network, "DCASE2020 AE": lambda: autoencoder_scores(index, ae, progress=False),
+    network = network_scorer(load_model(run / "best.pt"), seconds=cfg.data.seconds, cache_dir=out / "cache")
+    makers = {"STgram-MFN": lambda: network(index),
+              "DCASE2020 AE": lambda: autoencoder_scores(index, ae, progress=False),
               "Gaussian": lambda: baseline_scores(index, progress=False)}
     for name, make in makers.items():
         path = out / f"{name}.csv"
