@@ -39,6 +39,21 @@ def test_shipped_scores_match_the_clips_they_describe(index, tmp_path, monkeypat
     assert models is None  # scores shipped without weights
 
 
+def test_shipped_scores_describe_one_generator_version(index, tmp_path, monkeypatch):
+    """Every version writes the same file names; the anomalous clips behind them differ."""
+    import json
+
+    from asdlib.data.synth import GENERATOR_VERSION
+
+    monkeypatch.setattr(baselines, "SHIPPED", tmp_path / "ae")
+    _ship(tmp_path / "ae", index)
+    recipe = tmp_path / "ae" / "recipe.json"
+    recipe.write_text(json.dumps({"generator_version": GENERATOR_VERSION}))
+    assert baselines.shipped_scores(index) is not None
+    recipe.write_text(json.dumps({"generator_version": GENERATOR_VERSION - 1}))
+    assert baselines.shipped_scores(index) is None
+
+
 def test_other_clips_get_a_fit_of_their_own(index, tmp_path, monkeypatch):
     monkeypatch.setattr(baselines, "SHIPPED", tmp_path / "ae")
     _ship(tmp_path / "ae", index, drop=1)  # one clip short: another dataset

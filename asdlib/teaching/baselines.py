@@ -10,6 +10,7 @@ or on another dataset, :func:`autoencoder_baseline` fits it here. Reproduce the 
 """
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
@@ -21,7 +22,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "reference_runs" / "baselines" /
 
 def shipped_scores(index: pd.DataFrame) -> pd.DataFrame | None:
     """The shipped test scores matched to the labelled test clips of ``index``, or None when ``index`` holds
-    other clips (another dataset, size or crop): then they do not describe it."""
+    other clips (another dataset, size, crop or generator version): then they do not describe it."""
     path = SHIPPED / "scores.csv"
     if not path.is_file():
         return None
@@ -30,7 +31,22 @@ def shipped_scores(index: pd.DataFrame) -> pd.DataFrame | None:
     names = test.path.map(lambda p: "/".join(Path(p).parts[-3:]))
     if len(test) != len(shipped) or set(names) != set(shipped.file):
         return None
+    version, shipped_version = _generator_version(Path(test.path.iloc[0]).parents[2]), _shipped_version()
+    if None not in (version, shipped_version) and version != shipped_version:
+        return None  # the same file names, other anomalous clips
     return test.assign(score=names.map(shipped.set_index("file").score).to_numpy())
+
+
+def _generator_version(root: Path) -> int | None:
+    """The procedural generator version of the dataset at ``root`` (its ``dataset.json``); None for other data."""
+    manifest = root / "dataset.json"
+    return json.loads(manifest.read_text()).get("version") if manifest.is_file() else None
+
+
+def _shipped_version() -> int | None:
+    """The generator version of the clips the shipped scores describe (``recipe.json``)."""
+    recipe = SHIPPED / "recipe.json"
+    return json.loads(recipe.read_text()).get("generator_version") if recipe.is_file() else None
 
 
 class AEBaseline(NamedTuple):
