@@ -20,8 +20,8 @@ from asdlib.data.synth import GENERATOR_VERSION  # noqa: E402
 from asdlib.teaching import pretrained  # noqa: E402
 from asdlib.teaching.plots.comparison import plot_factor_effects, plot_long_runs  # noqa: E402
 from asdlib.teaching.pretrained import ReferenceRun  # noqa: E402
-from asdlib.teaching.study import (REFERENCE, factor_groups, parse_run_name, study_comparison,  # noqa: E402
-                                   study_verdict)
+from asdlib.teaching.study import (REFERENCE, factor_groups, factor_profiles, parse_run_name,  # noqa: E402
+                                   profile_differences, run_profile, study_comparison, study_verdict)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
@@ -173,6 +173,40 @@ def test_verdict_names_the_moving_factor_and_the_many_intervals(table):
 
 def test_verdict_without_reference_runs_says_it_cannot_judge(table):
     assert "No reference runs" in study_verdict(table[table.factor != REFERENCE])
+
+
+# ------------------------------------------------------------------------------------ the paper's other half
+def with_angles(scores: pd.DataFrame, spread: float, shift: float, seed: int = 0) -> pd.DataFrame:
+    """Angles per clip: normal clips around 30° with sd ``spread``, anomalous ones ``shift`` degrees further."""
+    rng = np.random.default_rng(seed)
+    return scores.assign(angle=30 + rng.normal(0, spread, len(scores)) + shift * (scores.label == "anomaly"))
+
+
+def test_run_profile_per_type_auc_compactness_separation_and_overfitting():
+    table = clips(0.0, 1).copy()
+    table.loc[(table.machine_type == "valve") & (table.label == "anomaly"), "score"] += 5.0  # valve: easy
+    table = with_angles(table, spread=2.0, shift=4.0)
+    row = run_profile(make_run("tastgram_mfn-arcface-batch64-s0"), table, history(0, peak=4))
+    assert (row["factor"], row["loss"], row["seed"]) == ("batch64", "ArcFace", 0)
+    assert row["auc valve"] > 0.99 and 0.35 < row["auc fan"] < 0.65 and row["auc fan"] < row["auc"]
+    assert abs(row["normal IQR (°)"] - 1.349 * 2.0) < 0.8  # the IQR of a normal distribution: 1.349 sd
+    assert 1.0 < row["separation"] < 3.0  # 4° shift over a spread of 2°
+    assert row["overfits"] and row["epochs"] == 12 and row["auc_drop"] > 0
+
+
+def test_profile_differences_are_noisy_arcmix_minus_arcface_per_factor():
+    scores = {name: with_angles(table, spread=1.0 if "noisy_arcmix" in name else 3.0, shift=3.0,
+                                seed=zlib.crc32(name.encode()))
+              for name, table in scores_of().items()}
+    runs = [make_run(name) for name in scores]
+    profiles = factor_profiles(factor_groups(runs), lambda run: scores[run.name])
+    assert len(profiles) == len(runs) and "overfits" not in profiles  # no histories given
+    diff = profile_differences(profiles)
+    assert list(diff.index) == [REFERENCE, "adamw", "batch64", "six_types"]
+    assert diff.at["batch64", "auc"] > 0.2 and abs(diff.at["adamw", "auc"]) < 0.1
+    assert (diff["normal IQR (°)"] < 0).all()  # Noisy-ArcMix's clusters constructed tighter
+    assert diff.at["reference", "seeds"] == "3 + 3" and diff.at["batch64", "seeds"] == "1 + 1"
+    assert np.isnan(diff.at["reference", "auc pump"]) and np.isfinite(diff.at["six_types", "auc pump"])
 
 
 # ------------------------------------------------------------------------------------ figures

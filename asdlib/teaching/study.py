@@ -93,6 +93,53 @@ def study_comparison(groups: dict[str, dict[str, list[ReferenceRun]]], load_scor
     return table[first + [c for c in table.columns if c not in first]]
 
 
+# ------------------------------------------------------------------------------------ the paper's other half
+def run_profile(run: ReferenceRun, scores: pd.DataFrame, history: pd.DataFrame | None = None) -> dict:
+    """One run beyond its AUC: the AUC per machine type, the normal angles' per-ID IQR (compactness, degrees) and
+    the standardised separation of anomalous from normal angles (means over IDs;
+    :mod:`asdlib.evaluation.angles`), and with a ``history`` the overfitting diagnostic
+    (:func:`asdlib.evaluation.overfitting.overfitting_summary`). ``scores`` is its ``scores.csv``."""
+    from asdlib.evaluation.angles import angle_compactness, angle_separation
+    from asdlib.evaluation.metrics import per_id_table, summary_table
+    from asdlib.evaluation.overfitting import overfitting_summary
+
+    _, loss, factor, seed = parse_run_name(run.name)
+    per_type = summary_table(per_id_table(scores)).set_index("machine_type").auc
+    row = {"factor": factor, "loss": LOSS_LABELS.get(loss, loss), "seed": seed, "auc": float(per_type["Average"]),
+           **{f"auc {t}": float(v) for t, v in per_type.items() if t != "Average"}}
+    if "angle" in scores:
+        row["normal IQR (°)"] = float(angle_compactness(scores).iqr.mean())
+        row["separation"] = float(angle_separation(scores).separation.mean())
+    if history is not None:
+        fit = overfitting_summary(history)
+        row.update(epochs=fit["epochs"], auc_drop=fit["auc_drop"], overfits=fit["overfits"],
+                   val_acc_saturated_at=fit["val_acc_saturated_at"])
+    return row
+
+
+def factor_profiles(groups: dict[str, dict[str, list[ReferenceRun]]], load_scores, load_history=None) -> pd.DataFrame:
+    """:func:`run_profile` of every ArcFace and Noisy-ArcMix run of :func:`factor_groups`, one row per run."""
+    return pd.DataFrame([run_profile(run, load_scores(run), load_history(run) if load_history else None)
+                         for losses in groups.values() for loss, runs in losses.items() if loss in LOSS_LABELS
+                         for run in runs])
+
+
+def profile_differences(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Per factor, Noisy-ArcMix − ArcFace of every numeric column of :func:`factor_profiles` (means over seeds;
+    ``seeds`` says how many of each loss); a machine type a factor does not test is NaN."""
+    numeric = [c for c in profiles.columns if c not in ("factor", "loss", "seed", "overfits", "epochs",
+                                                         "val_acc_saturated_at")]
+    mean = profiles.groupby(["factor", "loss"], sort=False)[numeric].mean()
+    count = profiles.groupby(["factor", "loss"], sort=False).seed.count()
+    first, second = LOSS_LABELS.values()
+    rows = []
+    for factor in dict.fromkeys(profiles.factor):
+        if (factor, first) in mean.index and (factor, second) in mean.index:
+            rows.append({"factor": factor, "seeds": f"{count[factor, first]} + {count[factor, second]}",
+                         **(mean.loc[(factor, first)] - mean.loc[(factor, second)]).to_dict()})
+    return pd.DataFrame(rows).set_index("factor")
+
+
 # ------------------------------------------------------------------------------------ the verdict
 def _points(value: float) -> str:
     return f"{100 * value:+.2f}"
