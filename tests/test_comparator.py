@@ -58,6 +58,8 @@ def test_figure_has_a_histogram_and_a_map_per_loss_and_marks_the_clip(runs):
         legend = [t.get_text() for t in hist.get_legend().get_texts()]
         assert hist.patches and [t.split(" ")[0] for t in legend] == ["normal", "anomaly", "this"]
         assert hist.lines[-1].get_xdata()[0] == pytest.approx(emb.angle[k])  # the dashed line at the clip's angle
+        normal = emb.angle[emb.table.label.to_numpy() == "normal"]
+        assert legend[-1].endswith(f"above {100 * np.mean(normal < emb.angle[k]):.0f} % of normal clips")
         star = where.collections[-1]
         assert star.get_sizes()[0] > 10 * where.collections[0].get_sizes()[0]  # far larger than the other dots
         np.testing.assert_allclose(star.get_offsets()[0], layouts[name][k])

@@ -77,7 +77,10 @@ def comparator_figure(subset: Mapping[str, RunEmbeddings], clip: str, *,
     plot_angle_histograms({run: subset[run].table.assign(angle=a) for run, a in angles.items()}, axes=axes[0])
     for j, (run, emb) in enumerate(subset.items()):
         top, bottom = axes[:, j]
-        top.axvline(angles[run][k], color="k", ls="--", lw=1.5, label=f"this clip: {angles[run][k]:.0f}°")
+        normal = angles[run][emb.table["label"].to_numpy() == "normal"]
+        share = 100 * float(np.mean(normal < angles[run][k]))  # where this clip's angle sits among normal ones
+        top.axvline(angles[run][k], color="k", ls="--", lw=1.5,
+                    label=f"this clip: {angles[run][k]:.0f}°, above {share:.0f} % of normal clips")
         top.legend(fontsize=8)
         top.set_title(run, color=LOSS_COLORS.get(run, "k"), fontweight="bold")
         _draw_map(bottom, layouts[run], emb.table["label"].to_numpy(), k)

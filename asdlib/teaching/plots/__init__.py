@@ -7,8 +7,9 @@ and an optional ``ax`` and returns the matplotlib Axes or Figure, so the caller 
 """
 from __future__ import annotations
 
-MACHINE_COLORS = {"fan": "#4C72B0", "pump": "#DD8452", "slider": "#55A868", "valve": "#C44E52",
-                  "ToyCar": "#8172B3", "ToyConveyor": "#937860"}
+# Machine types: neither blue nor red (those mean normal and anomaly), distinct in shades (Tol's muted scheme)
+MACHINE_COLORS = {"fan": "#44AA99", "pump": "#DDCC77", "slider": "#999933", "valve": "#AA4499",
+                  "ToyCar": "#117733", "ToyConveyor": "#937860"}
 LABEL_COLORS = {"normal": "#0072B2", "anomaly": "#D55E00"}  # Okabe & Ito: blue vs vermillion, told apart by colour-blind eyes
 # Every other series of a figure takes these (Okabe & Ito's remaining colours), so blue and vermillion mean
 # normal and anomaly only; each loss keeps one colour in every figure of the series.
