@@ -12,6 +12,10 @@ another order, and the difference grows over the steps), the same run in distrib
     nice -n 10 python bench/retrain_reference.py train NAME [--threads 1]   (a reference or a study run)
     python bench/retrain_reference.py finish NAME --data data/synth/default_v3 [--root asdlib/reference_runs]
     python bench/retrain_reference.py baseline ae_baseline-default --data data/synth/default
+    python bench/retrain_reference.py adopt all --root bench/staged_runs
+
+``adopt`` replaces the shipped runs and registry by a staging registry's (``finish --root``) once it holds every
+shipped run: the switch to a new generator version.
 
 ``baseline`` re-scores the shipped DCASE2020 autoencoder weights (``asdlib/reference_runs/baselines``; they too
 learnt from normal clips only) on ``--data``'s test clips and rewrites their ``scores.csv``, ``summary.md`` and the
@@ -91,8 +95,9 @@ def finish(name: str, data: Path, root: Path | None, command: str, threads: int)
     history = history.drop(columns=[c for c in TEST_COLUMNS if c in history]).join(tested)
     history = history[[c for c in history if c != "epoch_seconds"] + ["epoch_seconds"]]
     history.to_csv(out / "history.csv", index=False)
-    has_checkpoint = get(name).has_checkpoint if name in registry() else True  # a new run ships its weights
     study = config_of(name).parent.name == "study"
+    # a shipped run keeps what it shipped; a new reference run ships its weights, a study run only its scores
+    has_checkpoint = get(name).has_checkpoint if name in registry() else not study
     shipped = ship(name, out, data=data, checkpoint=has_checkpoint, command=command, root=root, study=study)
     print(f"{name}: shipped, AUC {100 * shipped.auc:.2f} / pAUC {100 * shipped.pauc:.2f} %", flush=True)
 
@@ -124,16 +129,39 @@ def rescore_baseline(data: Path, threads: int) -> None:
     print(to_markdown(summary))
 
 
+def adopt(staging: Path) -> None:
+    """Replace ``asdlib/reference_runs``' runs and ``registry.json`` by those of ``staging``."""
+    import json
+
+    from asdlib.teaching.pretrained import REFERENCE_DIR, REGISTRY
+
+    shipped = json.loads((REFERENCE_DIR / REGISTRY).read_text())
+    staged = json.loads((staging / REGISTRY).read_text())
+    missing = sorted(set(shipped["runs"]) - set(staged["runs"]))
+    if missing:
+        raise SystemExit(f"{staging} lacks {len(missing)} shipped run(s): {', '.join(missing)}; retrain and finish "
+                         f"them first")
+    for name in shipped["runs"]:
+        shutil.rmtree(REFERENCE_DIR / name)
+    for name in staged["runs"]:
+        shutil.copytree(staging / name, REFERENCE_DIR / name)
+    (REFERENCE_DIR / REGISTRY).write_text(json.dumps(staged, indent=1) + "\n")
+    print(f"{REFERENCE_DIR}: {len(staged['runs'])} runs from {staging} (generator version "
+          f"{staged['dataset']['generator_version']})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=["train", "finish", "baseline"])
+    p.add_argument("stage", choices=["train", "finish", "baseline", "adopt"])
     p.add_argument("names", nargs="+")
     p.add_argument("--data", type=Path, default=REPO / "data" / "synth" / "default")
     p.add_argument("--root", type=Path, default=None, help="registry folder (default: asdlib/reference_runs)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     for name in args.names:
-        if args.stage == "baseline":
+        if args.stage == "adopt":
+            adopt(args.root)
+        elif args.stage == "baseline":
             rescore_baseline(args.data, args.threads)
         elif args.stage == "train":
             train(name, args.data, args.threads)
