@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 
 from asdlib.data.synth import GENERATOR_VERSION  # noqa: E402
 from asdlib.teaching import pretrained  # noqa: E402
-from asdlib.teaching.plots.comparison import plot_factor_effects, plot_long_runs  # noqa: E402
+from asdlib.teaching.plots.comparison import plot_differences, plot_factor_effects, plot_long_runs  # noqa: E402
 from asdlib.teaching.pretrained import ReferenceRun  # noqa: E402
 from asdlib.teaching.study import (REFERENCE, factor_groups, factor_profiles, parse_run_name,  # noqa: E402
                                    profile_differences, run_profile, study_comparison, study_verdict)
@@ -278,3 +278,12 @@ def test_bench_writes_the_runs_the_factor_table_and_the_verdict(tmp_path):
     factor_lines = [line for line in text.splitlines() if line.startswith("| batch64 | AUC |")]
     assert len(factor_lines) == 1 and "(one seed)" in factor_lines[0] and "| yes |" in factor_lines[0]
     assert "## Verdict" in text and "- Move it (their interval excludes the reference's estimate): batch64" in text
+
+
+def test_the_grey_interval_is_named_only_where_one_is_drawn(table):
+    one_seed = table[~table.seed_aware.astype(bool)].assign(comparison=lambda t: t.factor)
+    ax = plot_differences(one_seed)
+    assert "grey" not in ax.get_xlabel() and not [line for line in ax.lines if line.get_linewidth() == 5]
+    ax = plot_differences(table.assign(comparison=table.factor))
+    assert "grey: over seeds and clips" in ax.get_xlabel()
+    matplotlib.pyplot.close("all")

@@ -71,7 +71,8 @@ def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.axvline(0, color="0.5", ls=":")
     ax.set_yticks(y, [f"{r.comparison}: {METRIC_NAMES.get(r.metric, r.metric)}"
                       for r in rows.itertuples()], fontsize=8)
-    what = "black: 95 % interval over test clips" + ("; grey: over seeds and clips" if seeds else "")
+    grey = seeds and bool(rows.seed_aware.astype(bool).any())  # a grey bar is drawn
+    what = "black: 95 % interval over test clips" + ("; grey: over seeds and clips" if grey else "")
     ax.set(xlabel=f"difference (percentage points); {what}",
            title="filled: the interval excludes 0; hollow: it contains 0" + ("; square: one seed, no verdict" if seeds else ""))
     return ax
@@ -189,7 +190,9 @@ def plot_factor_effects(table: pd.DataFrame, *, axes=None) -> Figure:
                      + ax.get_title(), fontsize=8)
         ax.set_xlabel("difference (percentage points)")
     fig = axes[0].figure
-    fig.supxlabel("black: 95 % interval over test clips; grey: over seeds and clips", fontsize=8)
+    grey = "seed_aware" in table and bool(table.seed_aware.astype(bool).any())
+    fig.supxlabel("black: 95 % interval over test clips" + ("; grey: over seeds and clips" if grey else ""),
+                  fontsize=8)
     return fig
 
 
