@@ -14,8 +14,8 @@ another order, and the difference grows over the steps), the same run in distrib
     python bench/retrain_reference.py baseline ae_baseline-default --data data/synth/default
     python bench/retrain_reference.py adopt all --root bench/staged_runs
 
-``adopt`` replaces the shipped runs and registry by a staging registry's (``finish --root``) once it holds every
-shipped run: the switch to a new generator version.
+``adopt`` ships a staging registry's runs (``finish --root``): added to the shipped ones on the same dataset, or,
+for a new generator version, replacing them all once it holds every shipped run.
 
 ``baseline`` re-scores the shipped DCASE2020 autoencoder weights (``asdlib/reference_runs/baselines``; they too
 learnt from normal clips only) on ``--data``'s test clips and rewrites their ``scores.csv``, ``summary.md`` and the
@@ -130,24 +130,29 @@ def rescore_baseline(data: Path, threads: int) -> None:
 
 
 def adopt(staging: Path) -> None:
-    """Replace ``asdlib/reference_runs``' runs and ``registry.json`` by those of ``staging``."""
+    """Ship the runs of ``staging`` into ``asdlib/reference_runs``: on the same dataset they are added (or replace
+    their namesakes); on another one (a new generator version) they replace every shipped run, so the staging
+    registry must hold them all."""
     import json
 
     from asdlib.teaching.pretrained import REFERENCE_DIR, REGISTRY
 
     shipped = json.loads((REFERENCE_DIR / REGISTRY).read_text())
     staged = json.loads((staging / REGISTRY).read_text())
-    missing = sorted(set(shipped["runs"]) - set(staged["runs"]))
+    switch = staged["dataset"] != shipped["dataset"]
+    missing = sorted(set(shipped["runs"]) - set(staged["runs"])) if switch else []
     if missing:
-        raise SystemExit(f"{staging} lacks {len(missing)} shipped run(s): {', '.join(missing)}; retrain and finish "
-                         f"them first")
-    for name in shipped["runs"]:
-        shutil.rmtree(REFERENCE_DIR / name)
+        raise SystemExit(f"{staging} holds runs on another dataset and lacks {len(missing)} shipped run(s): "
+                         f"{', '.join(missing)}; retrain and finish them first")
+    for name in (shipped["runs"] if switch else staged["runs"]):
+        shutil.rmtree(REFERENCE_DIR / name, ignore_errors=True)
     for name in staged["runs"]:
         shutil.copytree(staging / name, REFERENCE_DIR / name)
-    (REFERENCE_DIR / REGISTRY).write_text(json.dumps(staged, indent=1) + "\n")
-    print(f"{REFERENCE_DIR}: {len(staged['runs'])} runs from {staging} (generator version "
-          f"{staged['dataset']['generator_version']})")
+    runs = staged["runs"] if switch else {**shipped["runs"], **staged["runs"]}
+    merged = {**shipped, "dataset": staged["dataset"], "runs": dict(sorted(runs.items()))}
+    (REFERENCE_DIR / REGISTRY).write_text(json.dumps(merged, indent=1) + "\n")
+    print(f"{REFERENCE_DIR}: {len(staged['runs'])} runs from {staging} "
+          f"({'replacing every run: generator version ' + str(staged['dataset']['generator_version']) if switch else 'added'})")
 
 
 def main() -> None:
