@@ -46,12 +46,15 @@ def test_every_required_run_ships_within_the_package_budget_with_a_checkpoint_pe
 def test_every_history_shows_the_plateau_it_was_stopped_at():
     """Over the last fifth of each run the validation loss stays, on average, within 15 % of the run's minimum
     (its epoch-to-epoch noise on the 240 held-out clips is of that size), and the test AUC within 2 points;
-    the record has the columns the notebooks plot. The README lists each run's numbers."""
+    the record has the columns the notebooks plot (study runs: the columns and the selection only). The README
+    lists each run's numbers."""
     for run in pretrained.registry().values():
         history = pretrained.load_history(run.name)
         assert {"loss", "val_loss", "val_acc", "test_auc", "test_pauc", "angle_normal", "angle_anomaly"} <= set(history)
         assert len(history) == run.epochs and 1 <= run.selected_epoch <= run.epochs
         assert history.val_loss.idxmin() + 1 == run.selected_epoch  # honest selection: lowest validation loss
+        if run.study:  # a study run changes the recipe (60 epochs, plain BatchNorm...): its budget is not ours
+            continue
         assert pretrained.plateau_gap(history.val_loss) <= 0.15, f"{run.name}: validation loss has not plateaued"
         fifth = history.test_auc.iloc[-max(1, round(0.2 * len(history))):]
         assert fifth.max() - fifth.min() <= 0.02, f"{run.name}: test AUC still moving"
