@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -119,7 +120,7 @@ def test_tampered_scores_fail_verify(copy_of_shipped):
     name = pretrained.find("stgram_mfn", "arcface", checkpoint=True, root=copy_of_shipped)[0].name
     path = copy_of_shipped / name / "scores.csv"
     scores = pd.read_csv(path)
-    scores.loc[0, "arcface_ce"] += 0.01
+    scores.loc[0, "arcface_ce"] += 0.01 + 0.01 * abs(scores.loc[0, "arcface_ce"])  # 1 %: ten times the tolerance
     scores.to_csv(path, index=False, float_format="%.8g")
     registry = json.loads((copy_of_shipped / "registry.json").read_text())
     registry["runs"][name]["files"]["scores.csv"] = {"sha256": pretrained.sha256(path), "bytes": path.stat().st_size}
@@ -171,3 +172,24 @@ def test_ship_then_verify_round_trip_on_a_tiny_run(tmp_path):
     assert run.has_checkpoint and run.epochs == 1 and run.dataset["size"] == "smoke"
     assert reproduce.verify(root=root, progress=False, per_label=2) == []
     assert pretrained.load_model("tiny", root=root).head.weight.dtype.is_floating_point
+
+
+def test_verify_tolerance_allows_the_cpus_last_bits_and_nothing_more():
+    """A re-computed score passes within VERIFY_ATOL + VERIFY_RTOL |score| (e.g. 2e-4 of a score of 8.5, the size
+    of another CPU's float math) and fails at 1 % of it or as NaN; the message names the column and the score."""
+    from asdlib.teaching.pretrained import VERIFY_ATOL, VERIFY_RTOL
+    from asdlib.teaching.reproduce import _worst_score_error
+
+    recorded = pd.DataFrame({c: [8.47, 0.02, 0.0] for c in pretrained.SCORE_COLUMNS})
+    close = recorded * (1 + 2e-4) + 2e-5
+    assert _worst_score_error(close, recorded)[0] <= 0.25
+    edge = recorded.copy()
+    edge.loc[0, "margin_free"] += 0.99 * (VERIFY_ATOL + VERIFY_RTOL * 8.47)
+    assert 0.98 < _worst_score_error(edge, recorded)[0] <= 1
+    off = recorded.copy()
+    off.loc[0, "margin_free"] *= 1.01
+    worst, at = _worst_score_error(off, recorded)
+    assert worst > 5 and at == "0.0847 (margin_free 8.47)"
+    broken = recorded.copy()
+    broken.loc[2, "cosine_distance"] = np.nan
+    assert _worst_score_error(broken, recorded)[0] == np.inf
