@@ -162,9 +162,12 @@ def test_verdict_names_the_moving_factor_and_the_many_intervals(table):
     text = study_verdict(table)
     moving = [line for line in text.splitlines() if line.startswith("- Move it")]
     still = [line for line in text.splitlines() if line.startswith("- Do not move it")]
-    assert len(moving) == len(still) == 2  # AUC and pAUC
-    assert all("batch64" in line and "adamw" not in line for line in moving)
+    single = [line for line in text.splitlines() if line.startswith("- No verdict, one seed a loss")]
+    assert len(moving) == len(still) == len(single) == 2  # AUC and pAUC
+    assert all(line.endswith(": none") for line in moving)  # batch64's clip interval excludes it, one seed
     assert all("adamw" in line and "batch64" not in line for line in still)
+    assert all("batch64: " in line and "(the clip interval excludes the reference's estimate)" in line
+               and "adamw" not in line for line in single)
     assert "**AUC**" in text and "**pAUC**" in text
     assert "about one in twenty 95 % intervals misses by chance" in text and "These are 6 intervals" in text
     assert "six_types averages over other machine types" in text
@@ -228,7 +231,10 @@ def test_plot_long_runs_draws_each_seed_the_mean_and_the_peak():
     assert {line.get_color() for line in auc.lines} == {"#009E73", "#CC79A7"}  # LOSS_COLORS
     peaks = sorted(line.get_xdata()[0] for line in auc.lines if line.get_linestyle() == ":")
     assert peaks == [4, 7]
-    assert sorted(t.get_text().strip() for t in auc.texts) == ["peak 85.1 % (epoch 4)", "peak 85.1 % (epoch 7)"]
+    # the thick line is the mean smoothed over 3 epochs: a quadratic peak keeps its epoch and loses 2/3 of 0.2 points
+    assert sorted(t.get_text().strip() for t in auc.texts) == ["peak 85.0 % (epoch 4)", "peak 85.0 % (epoch 7)"]
+    assert [t.get_ha() for t in auc.texts] == ["right", "left"]  # inside the axes: 7 of 12 is right of centre
+    assert "mean of 3 seeds, smoothed" in auc.get_legend().get_texts()[1].get_text()
     assert len(acc.lines) == 4  # held-out and training accuracy per loss
     matplotlib.pyplot.close(fig)
 
@@ -277,7 +283,7 @@ def test_bench_writes_the_runs_the_factor_table_and_the_verdict(tmp_path):
     assert "| study run | batch64 | Noisy-ArcMix | 0 | 15 | 14 |" in text and "| 15.3 | x86_64 CPU" in text
     factor_lines = [line for line in text.splitlines() if line.startswith("| batch64 | AUC |")]
     assert len(factor_lines) == 1 and "(one seed)" in factor_lines[0] and "| yes |" in factor_lines[0]
-    assert "## Verdict" in text and "- Move it (their interval excludes the reference's estimate): batch64" in text
+    assert "## Verdict" in text and "- No verdict, one seed a loss (a second seed is needed): batch64" in text
 
 
 def test_the_grey_interval_is_named_only_where_one_is_drawn(table):
@@ -287,3 +293,17 @@ def test_the_grey_interval_is_named_only_where_one_is_drawn(table):
     ax = plot_differences(table.assign(comparison=table.factor))
     assert "grey: over seeds and clips" in ax.get_xlabel()
     matplotlib.pyplot.close("all")
+
+
+def test_factor_changes_names_every_changed_field_but_the_seed():
+    from dataclasses import replace
+
+    from asdlib.teaching.study import factor_changes
+    from asdlib.training.config import RunConfig
+
+    ref = RunConfig.from_yaml(Path(__file__).parents[1] / "configs" / "reference" / "tastgram_mfn-arcface-s0.yaml")
+    assert factor_changes(replace(ref, train=replace(ref.train, seed=3)), ref) == "nothing"
+    longer = replace(ref, train=replace(ref.train, epochs=60, t_max=60, seed=1))
+    assert factor_changes(longer, ref) == "train.epochs 15 → 60, train.t_max 15 → 60"
+    six = replace(ref, data=replace(ref.data, machine_types=("fan", "pump")))
+    assert factor_changes(six, ref) == "data.machine_types 3 (fan, valve, ToyConveyor) → 2 (fan, pump)"

@@ -79,9 +79,11 @@ def verdict(row) -> str:
         word = "higher" if row.low > 0 else "lower" if row.high < 0 else "not distinguishable"
         return f"{head}: {word} over these test clips (seed spread not included)"
     if not row.seed_aware:
-        one = " and ".join(n for n, s in ((row.comparison.split(" − ")[0], getattr(row, "seeds_a", 1)),
-                                             (row.comparison.split(" − ")[-1], getattr(row, "seeds_b", 1))) if s < 2)
-        return f"{head}; {one or 'one side'} has one seed, so its seed-to-seed spread is unknown: no verdict"
+        single = [n for n, s in ((row.comparison.split(" − ")[0], getattr(row, "seeds_a", 1)),
+                                 (row.comparison.split(" − ")[-1], getattr(row, "seeds_b", 1))) if s < 2]
+        who = (f"{single[0]} and {single[1]} each have one seed, so their" if len(single) == 2 else
+               f"{single[0] if single else 'one side'} has one seed, so its")
+        return f"{head}; {who} seed-to-seed spread is unknown: no verdict"
     low, high = deciding_interval(row)
     word = "higher" if low > 0 else "lower" if high < 0 else "not distinguishable"
     return f"{head}, [{100 * low:+.2f}, {100 * high:+.2f}] over seeds and clips: **{word}**"

@@ -10,6 +10,7 @@ reference's own uncertainty is not added, so this is the lenient reading). :func
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable
 
@@ -50,6 +51,25 @@ def factor_groups(runs: Iterable[ReferenceRun]) -> dict[str, dict[str, list[Refe
             groups.setdefault(factor, {}).setdefault(loss, []).append(run)
     order = sorted(groups, key=lambda f: (f != REFERENCE, f))
     return {f: {loss: sorted(rs, key=lambda r: r.seed) for loss, rs in groups[f].items()} for f in order}
+
+
+def factor_changes(config, reference) -> str:
+    """What a study run's config changes from its reference run's (two ``RunConfig``), e.g.
+    ``"train.epochs 15 → 60, train.t_max 15 → 60"``; the seed is not a factor. ``"nothing"`` when they agree."""
+    def flat(cfg) -> dict:
+        return {f"{section}.{key}": value for section, fields in dataclasses.asdict(cfg).items()
+                for key, value in fields.items()}
+
+    new, old = flat(config), flat(reference)
+    changed = [f"{key} {_show(old[key])} → {_show(value)}" for key, value in new.items()
+               if key != "train.seed" and value != old.get(key)]
+    return ", ".join(changed) or "nothing"
+
+
+def _show(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"{len(value)} ({', '.join(map(str, value))})"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # ------------------------------------------------------------------------------------ the factor table
@@ -155,18 +175,27 @@ def _factor_line(row) -> str:
 
 
 def _metric_verdict(rows: pd.DataFrame, reference) -> list[str]:
-    """The lines of one metric: the reference, the factors that move the difference and those that do not."""
+    """The lines of one metric: the reference; among factors with several seeds a loss, those that move the
+    difference and those that do not; the factors with one seed, which get no verdict (a new seed alone can move a
+    difference as far as their clip interval reaches), each with what its clip interval says."""
     name = METRIC_NAMES.get(reference.metric, reference.metric)
     clips = (f" ([{_points(reference.low)}, {_points(reference.high)}] over test clips alone)"
              if reference.seed_aware else "")
     head = (f"**{name}**, Noisy-ArcMix − ArcFace: the reference runs give {_points(reference.estimate)} points, "
             f"95 % interval {_interval(reference)}{clips}.")
     factors = rows[rows.factor != REFERENCE]
+    seeded = factors[factors.seed_aware.astype(bool)]
     lines = [head, ""]
-    for label, keep in (("Move it (their interval excludes the reference's estimate)", True),
-                        ("Do not move it (their interval contains the reference's estimate)", False)):
-        chosen = factors[factors.moves == keep]
+    verdicts = (("Move it (their interval over seeds and clips excludes the reference's estimate)", True),
+                ("Do not move it (their interval over seeds and clips contains the reference's estimate)", False))
+    for label, keep in verdicts if len(seeded) else ():
+        chosen = seeded[seeded.moves == keep]
         lines.append(f"- {label}: " + ("none" if chosen.empty else "; ".join(map(_factor_line, chosen.itertuples()))))
+    single = factors[~factors.seed_aware.astype(bool)]
+    if not single.empty:
+        lines.append("- No verdict, one seed a loss (a second seed is needed): " + "; ".join(
+            f"{_factor_line(r)} (the clip interval {'excludes' if r.moves else 'contains'} the reference's estimate)"
+            for r in single.itertuples()))
     return lines + [""]
 
 

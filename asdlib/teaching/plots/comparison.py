@@ -74,7 +74,8 @@ def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     grey = seeds and bool(rows.seed_aware.astype(bool).any())  # a grey bar is drawn
     what = "black: 95 % interval over test clips" + ("; grey: over seeds and clips" if grey else "")
     ax.set(xlabel=f"difference (percentage points); {what}",
-           title="filled: the interval excludes 0; hollow: it contains 0" + ("; square: one seed, no verdict" if seeds else ""))
+           title="dot filled: the interval excludes 0; dot hollow: it contains 0"
+           + ("; square: one seed, no verdict either way" if seeds else ""))
     return ax
 
 
@@ -137,19 +138,23 @@ def _seed_mean(runs: Sequence[pd.DataFrame], column: str) -> pd.Series:
 
 
 def _mark_peak(ax: Axes, curve: pd.Series, color: str, k: int) -> None:
-    """Dot and label the epoch where ``curve`` (test AUC in %, by epoch) peaks."""
+    """Dot and label the epoch where ``curve`` (test AUC in %, by epoch) peaks; the label sits inside the axes."""
     epoch, value = curve.idxmax(), curve.max()
     ax.scatter([epoch], [value], s=36, color=color, zorder=3)
     ax.axvline(epoch, color=color, ls=":", lw=1)
-    ax.text(epoch, 0.04 + 0.08 * k, f" peak {value:.1f} % (epoch {epoch})", transform=ax.get_xaxis_transform(),
-            ha="left", fontsize=8, color=color)
+    right = epoch > (curve.index.min() + curve.index.max()) / 2
+    ax.text(epoch, 0.04 + 0.08 * k, f"peak {value:.1f} % (epoch {epoch}) " if right else f" peak {value:.1f} % "
+            f"(epoch {epoch})", transform=ax.get_xaxis_transform(), ha="right" if right else "left", fontsize=8,
+            color=color)
 
 
-def plot_long_runs(histories: Mapping[str, Sequence[pd.DataFrame]], *, axes=None) -> Figure:
+def plot_long_runs(histories: Mapping[str, Sequence[pd.DataFrame]], *, window: int = 3, axes=None) -> Figure:
     """A long schedule per loss (``{"ArcFace": [history of each seed], ...}``, ``history.csv`` frames). Left: test
-    AUC per epoch, one thin line per seed and the seeds' mean thick, the mean's peak marked (dot, dotted line and
-    label; information only: selection never sees the test set). Right: the seeds' mean machine-ID accuracy, clean held-out clips (``val_acc``,
-    solid) and training clips as trained (``acc``, dashed; mixed clips for a mixup loss)."""
+    AUC per epoch, thin: each seed as recorded; thick: the seeds' mean smoothed by a centred moving mean over
+    ``window`` epochs (as :func:`asdlib.evaluation.overfitting.overfitting_summary` reads it), its peak marked
+    (dot, dotted line, label; information only: selection never sees the test set). Right: the seeds' mean
+    machine-ID accuracy, clean held-out clips (``val_acc``, solid) and training clips as trained (``acc``,
+    dashed; mixed clips for a mixup loss)."""
     if axes is None:
         axes = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")[1]
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -157,13 +162,15 @@ def plot_long_runs(histories: Mapping[str, Sequence[pd.DataFrame]], *, axes=None
         color = LOSS_COLORS.get(name, cycle[k % len(cycle)])
         for h in runs:
             axes[0].plot(h.epoch, 100 * h.test_auc, color=color, lw=0.8, alpha=0.6)
-        mean = 100 * _seed_mean(runs, "test_auc")
-        axes[0].plot(mean.index, mean, color=color, lw=2.2, label=f"{name} (mean of {len(runs)})")
-        _mark_peak(axes[0], mean, color, k)
+        smooth = 100 * _seed_mean(runs, "test_auc").rolling(window, center=True, min_periods=1).mean()
+        seeds = "one seed" if len(runs) == 1 else f"mean of {len(runs)} seeds"
+        axes[0].plot(smooth.index, smooth, color=color, lw=2.2, label=f"{name} ({seeds}, smoothed)")
+        _mark_peak(axes[0], smooth, color, k)
         for column, ls, what in (("val_acc", "-", "held-out"), ("acc", "--", "training")):
             curve = 100 * _seed_mean(runs, column)
             axes[1].plot(curve.index, curve, color=color, ls=ls, lw=1.6, label=f"{name}, {what}")
-    axes[0].set(xlabel="epoch", ylabel="test AUC (%)", title="test AUC (thin: each seed; information only)")
+    axes[0].set(xlabel="epoch", ylabel="test AUC (%)",
+                title=f"test AUC (thin: as recorded; thick: over {window} epochs; information only)")
     axes[1].set(xlabel="epoch", ylabel="machine-ID accuracy (%)",
                 title="held-out clips (solid), training clips as trained (dashed)")
     for ax in axes:
@@ -184,9 +191,9 @@ def plot_factor_effects(table: pd.DataFrame, *, axes=None) -> Figure:
         plot_differences(rows.assign(comparison=rows.factor), ax=ax)
         reference = rows[rows.factor == REFERENCE]
         if not reference.empty:
-            ax.axvline(100 * reference.estimate.iloc[0], color="0.3", ls="--", lw=1)
+            ax.axvline(100 * reference.estimate.iloc[0], color="#D55E00", ls="--", lw=1.2)  # not the dotted 0
         ax.set_yticks(ax.get_yticks(), [t.get_text().split(":")[0] for t in ax.get_yticklabels()])
-        ax.set_title(f"Noisy-ArcMix − ArcFace, {METRIC_NAMES.get(metric, metric)}; dashed: the reference runs\n"
+        ax.set_title(f"Noisy-ArcMix − ArcFace, {METRIC_NAMES.get(metric, metric)}; orange dashed: the reference runs\n"
                      + ax.get_title(), fontsize=8)
         ax.set_xlabel("difference (percentage points)")
     fig = axes[0].figure
