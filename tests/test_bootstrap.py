@@ -165,6 +165,19 @@ def test_coverage_of_a_simulated_seed_effect():
     assert clip_only <= seed_aware - 0.25, f"clip-only {clip_only:.0%} vs seed-and-clip {seed_aware:.0%}"
 
 
+def test_a_pairs_interval_does_not_depend_on_the_other_runs_beside_it():
+    """Notebook 04 compares four losses in one table and the replication study two: the same pair, the same
+    replicates, must give the same interval to the digit, whichever runs sit beside it and in whatever order."""
+    runs = _experiment(np.random.default_rng(1), {"A": 1.5, "B": 1.0, "C": 0.5}, seeds=3, tau=0.6)
+    columns = ["estimate", "low", "high", "seed_low", "seed_high"]
+    alone = hierarchical_bootstrap({"A": runs["A"], "B": runs["B"]}, [("A", "B")], n_boot=300)
+    beside = hierarchical_bootstrap({"C": runs["C"], "B": runs["B"], "A": runs["A"]},
+                                    [("A", "C"), ("A", "B")], n_boot=300)
+    beside = beside[beside.comparison == "A − B"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone[columns], beside[columns])
+    assert (alone.seed_high > alone.high).any()  # the seed draws matter here, so the check above can fail
+
+
 def test_empty_run_is_refused_with_its_name():
     with pytest.raises(ValueError, match=r"\['B'\] have no score tables"):
         hierarchical_bootstrap({"A": [_clips(0)], "B": []}, [("A", "B")], n_boot=5)

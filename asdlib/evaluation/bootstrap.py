@@ -12,6 +12,8 @@ draw from: its seed sd is NaN, never 0, and the comparison is flagged ``seed_awa
 """
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 
@@ -101,6 +103,16 @@ def _sd(values: np.ndarray) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
 
 
+def _seed_picks(name: str, n_seeds: int, n_boot: int, seed: int) -> np.ndarray:
+    """Seeds of run ``name`` redrawn with replacement: ``(S, B)`` indices into its ``S`` seeds.
+
+    The generator is keyed by the run's name, so a pair's interval is the same whichever other runs are compared
+    beside it (a notebook's table of all losses and a study's table of two agree to the digit).
+    """
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    return rng.integers(0, n_seeds, (n_seeds, n_boot))
+
+
 # ------------------------------------------------------------------------------------ the comparisons
 def hierarchical_bootstrap(runs: dict[str, list[pd.DataFrame]], pairs: list[tuple[str, str]], *,
                            score: str = "score", n_boot: int = 1000, level: float = 0.95, seed: int = 0,
@@ -123,7 +135,7 @@ def hierarchical_bootstrap(runs: dict[str, list[pd.DataFrame]], pairs: list[tupl
     rng = np.random.default_rng(seed)
     identity = [(np.arange(len(n))[None], np.arange(len(a))[None]) for _, n, a in strata]
     draws = _clip_draws(strata, n_boot, rng)  # first, so paired_bootstrap sees the same clip draws
-    picks = {i: rng.integers(0, (owner == i).sum(), ((owner == i).sum(), n_boot)) for i in range(len(names))}
+    picks = {i: _seed_picks(name, (owner == i).sum(), n_boot, seed) for i, name in enumerate(names)}
     point, boot = _dcase_averages(scores, strata, identity, max_fpr), _dcase_averages(scores, strata, draws, max_fpr)
     tail = 100 * (1 - level) / 2
     rows = []
