@@ -88,8 +88,8 @@ def factor_rows(table: pd.DataFrame) -> pd.DataFrame:
         "seeds": [f"{r.seeds_a} / {r.seeds_b}" for r in table.itertuples()],
         "change vs reference": ["" if r.factor == REFERENCE else f"{100 * r.change:+.2f}"
                                 for r in table.itertuples()],
-        "moves": ["" if r.moves is None else ("yes" if r.moves else "no") if r.seed_aware else "no verdict"
-                  for r in table.itertuples()],
+        "moves": ["" if r.moves is None else ("yes" if r.moves else "no") if r.seed_aware
+                  else f"no verdict (clips: {'yes' if r.moves else 'no'})" for r in table.itertuples()],
         "machine types": table.machine_types})
 
 
@@ -110,7 +110,7 @@ def report(groups: dict, table: pd.DataFrame, n_boot: int, changes: pd.DataFrame
              f"percentage points; 95 % bootstrap intervals ({n_boot} replicates): over test clips (paired, "
              "ID-stratified), and over seeds and clips where both losses have two seeds or more. *moves*: the "
              "interval over seeds and clips excludes the reference runs' estimate; with one seed a loss there is "
-             "no such interval, so *no verdict* (the verdict below says whether the clip interval excludes it).", "",
+             "no such interval, so *no verdict*, with in brackets whether the interval over clips excludes it.", "",
              "## The runs", "", markdown(run_table(groups)), ""]
     if changes is not None and len(changes):
         lines += ["## The factors", "", markdown(changes), ""]
