@@ -81,9 +81,10 @@ def comparator_figure(subset: Mapping[str, RunEmbeddings], clip: str, *,
         share = 100 * float(np.mean(normal < angles[run][k]))  # where this clip's angle sits among normal ones
         top.axvline(angles[run][k], color="k", ls="--", lw=1.5,
                     label=f"this clip: {angles[run][k]:.0f}°, above {share:.0f} % of normal clips")
-        top.legend(fontsize=8)
+        top.legend(fontsize=8, loc="upper right")
         top.set_title(run, color=LOSS_COLORS.get(run, "k"), fontweight="bold")
         _draw_map(bottom, layouts[run], emb.table["label"].to_numpy(), k)
+    axes[0, 0].set_ylim(0, 1.6 * axes[0, 0].get_ylim()[1])  # headroom: the legends sit above the bars
     axes[1, 0].set_ylabel("2-D map of this ID's test clips")
     axes[1, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
     fig.suptitle(f"{table['machine_type'][k]} id_{int(table['machine_id'][k]):02d}: the {label} clip {name}")

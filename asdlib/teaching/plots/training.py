@@ -135,8 +135,11 @@ def plot_history(history, *, title: str = "", axes: Sequence[Axes] | None = None
     axes[1].plot(h.epoch, 100 * h.acc, "o-", color="C2", label="training" + clips)
     if "val_acc" in h and h["val_acc"].notna().any():
         axes[1].plot(h.epoch, 100 * h.val_acc, "s-", color="C3", label="validation (clean held-out clips)")
-    axes[1].legend(fontsize=7)
     axes[1].set(xlabel="epoch", ylabel="accuracy (%)", title="machine-ID accuracy")
+    low = min(axes[1].get_ylim()[0], 90.0)
+    axes[1].set_ylim(low, 100 + 0.35 * (100 - low))  # headroom above 100 %: the legend sits over no curve
+    axes[1].set_yticks([t for t in axes[1].get_yticks() if low <= t <= 100])
+    axes[1].legend(fontsize=7, loc="upper left")
     if has_test:
         t = h.dropna(subset=["test_auc"])
         axes[2].plot(t.epoch, 100 * t.test_auc, "o--", color="0.4", label="AUC")
