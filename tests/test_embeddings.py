@@ -14,7 +14,7 @@ import torch
 from asdlib.training.checkpoints import save_model
 from asdlib.training.config import RunConfig, to_plain
 from asdlib.teaching.embeddings import (CACHE_NAME, RunEmbeddings, compute_embeddings, procrustes_align, project_2d,
-                               run_embeddings, shared_layout)
+                               run_embeddings, shared_layout, split_angles)
 from asdlib.experiment import prepare_data, score_dataset
 from asdlib.nn.models import build_model
 from asdlib.evaluation.scoring import angle_to_centre
@@ -64,6 +64,23 @@ def test_embeddings_are_cached_and_match_the_scores(tiny_run):
     assert (run_dir / CACHE_NAME).stat().st_mtime_ns == stamp
     np.testing.assert_array_equal(again.embedding, emb.embedding)
     assert again.table.equals(emb.table)
+
+
+def test_split_angles_of_the_trained_on_held_out_and_test_normal_clips(tiny_run):
+    """The run's own split rebuilt: every split's normal clips, the test ones at the angles of the embeddings."""
+    run_dir, cfg = tiny_run
+    angles = split_angles(run_dir, progress=False)
+    cache, train_rows, val_rows, test_rows = prepare_data(json.loads((run_dir / "run.json").read_text())["data"],
+                                                          cfg, progress=False)
+    normal_test = [r for r in test_rows if cache.index.label[r] == "normal"]
+    assert angles.groupby("split", sort=False).size().to_dict() == {
+        "train": len(train_rows), "val": len(val_rows), "test": len(normal_test)}
+    emb = run_embeddings(run_dir, progress=False)
+    expected = emb.angle[(emb.table.label == "normal").to_numpy()]
+    np.testing.assert_allclose(angles[angles.split == "test"].angle, expected, atol=1e-3)
+    assert angles.correct.dtype == bool and angles.angle.between(0, 180).all()
+    few = split_angles(run_dir, max_clips=2, progress=False)
+    assert few.groupby("split").size().max() == 2 and set(few.split) == {"train", "val", "test"}
 
 
 def test_a_new_checkpoint_is_noticed(tiny_run, capsys, tmp_path):

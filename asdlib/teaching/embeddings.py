@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from asdlib.evaluation.scoring import angle_to_centre
+from asdlib.teaching.paths import repo_root
 
 INDEX_COLUMNS = ("path", "machine_type", "machine_id", "class_index", "label")
 CACHE_NAME = "embeddings.npz"
@@ -54,25 +55,46 @@ def angles_to_centres(cosine: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def compute_embeddings(run_dir: str | Path, *, data: str | Path | None = None, checkpoint: str = "best.pt",
                        progress: bool = True) -> RunEmbeddings:
     """Embed the labelled test clips of ``data`` (default: the run's) with ``run_dir/checkpoint``; no caching."""
-    from asdlib.training.checkpoints import load_checkpoint, load_model
-    from asdlib.training.config import RunConfig
     from asdlib.experiment import prepare_data, score_dataset
-    from asdlib.training.loop import pick_device
 
-    path = _checkpoint_path(run_dir, checkpoint)
-    saved = load_checkpoint(path)
-    if "run_config" not in saved:
-        raise ValueError(f"{path} holds no run_config (an imported checkpoint?): embed clips with "
-                         "model.embed(wave) directly, or train a run with asdlib.teaching.notebook.ensure_run")
-    cfg = RunConfig.from_dict(saved["run_config"], source=str(path))
-    device = pick_device(cfg.train.device)
-    model = load_model(path, map_location=device)
+    cfg, model, device = _run_model(run_dir, checkpoint)
     cache, _, _, test_rows = prepare_data(_data_root(run_dir, data), cfg, progress=progress)
     table, embedding = score_dataset(model, cache, test_rows, device=device, batch_size=cfg.train.batch_size,
                                      progress=progress, return_embeddings=True)
     with torch.inference_mode():
         cosine = model.head.cosine(torch.from_numpy(embedding).to(device)).float().cpu().numpy()  # (N, K)
     return RunEmbeddings(embedding, cosine, table[list(INDEX_COLUMNS)].copy())
+
+
+def split_angles(run_dir: str | Path, *, data: str | Path | None = None, checkpoint: str = "best.pt",
+                 max_clips: int = 240, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """θ_y of the normal clips of a run's own splits: the clips it trained on, the ones it held out, the test clips.
+
+    The run's data split is rebuilt from its config (``train``: trained on; ``val``: normal training clips held
+    out from training, the same machines' distribution; ``test``: the labelled normal test clips), at most
+    ``max_clips`` drawn at random (``seed``) per split to keep it quick. One row per clip: machine_type,
+    machine_id, ``split``, ``angle`` (degrees), ``score`` (the anomaly score, the ArcFace CE with the margin on
+    the true ID) and ``correct`` (the margin-free arg-max is the true ID). Held-out clips that sit further out than
+    trained-on ones are overfitting in angles (:func:`asdlib.evaluation.overfitting.angle_shift`).
+    """
+    from asdlib.experiment import prepare_data, score_dataset
+
+    cfg, model, device = _run_model(run_dir, checkpoint)
+    cache, train_rows, val_rows, test_rows = prepare_data(_data_root(run_dir, data), cfg, progress=progress)
+    rng, parts = np.random.default_rng(seed), []
+    normal = cache.index.label.to_numpy() == "normal"
+    for split, rows in (("train", train_rows), ("val", val_rows), ("test", test_rows)):
+        rows = np.asarray(rows)
+        rows = rows[normal[rows]]
+        if len(rows) > max_clips:
+            rows = np.sort(rng.choice(rows, max_clips, replace=False))
+        table, embedding = score_dataset(model, cache, rows, device=device, batch_size=cfg.train.batch_size,
+                                         progress=progress, return_embeddings=True)
+        with torch.inference_mode():
+            cosine = model.head.cosine(torch.from_numpy(embedding).to(device)).float().cpu().numpy()  # (n, K)
+        table["correct"] = cosine.argmax(1) == table["class_index"].to_numpy()
+        parts.append(table[["machine_type", "machine_id", "angle", "score", "correct"]].assign(split=split))
+    return pd.concat(parts, ignore_index=True)
 
 
 def run_embeddings(run_dir: str | Path, *, data: str | Path | None = None, checkpoint: str = "best.pt",
@@ -127,6 +149,24 @@ def read_embeddings(path: str | Path) -> tuple[RunEmbeddings, str]:
     with np.load(path, allow_pickle=False) as f:
         table = pd.DataFrame({c: f[f"table_{c}"] for c in INDEX_COLUMNS})
         return RunEmbeddings(f["embedding"], f["cosine"], table), str(f["stamp"])
+
+
+def _run_model(run_dir: str | Path, checkpoint: str):
+    """``(config, model in eval mode, device)`` of ``run_dir/checkpoint``; refuses a checkpoint without a config."""
+    from asdlib.training.checkpoints import load_checkpoint, load_model
+    from asdlib.training.config import RunConfig
+    from asdlib.training.loop import pick_device
+
+    path = _checkpoint_path(run_dir, checkpoint)
+    saved = load_checkpoint(path)
+    if "run_config" not in saved:
+        raise ValueError(f"{path} holds no run_config (an imported checkpoint?): embed clips with "
+                         "model.embed(wave) directly, or train a run with asdlib.teaching.notebook.ensure_run")
+    cfg = RunConfig.from_dict(saved["run_config"], source=str(path))
+    if not Path(cfg.data.cache_dir).is_absolute():  # shipped runs record data/cache: the repository's, not notebooks/'s
+        cfg = cfg.replace(data={"cache_dir": str(repo_root() / cfg.data.cache_dir)})
+    device = pick_device(cfg.train.device)
+    return cfg, load_model(path, map_location=device), device
 
 
 def _checkpoint_path(run_dir: str | Path, checkpoint: str) -> Path:
