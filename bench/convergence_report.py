@@ -15,7 +15,8 @@ import pandas as pd
 from asdlib.teaching import pretrained
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LONG_RUNS = ("tastgram_mfn-noisy_arcmix-long60-s0", "tastgram_mfn-arcface-long60-s0")
+LONG_RUNS = ("tastgram_mfn-noisy_arcmix-long60-s0", "tastgram_mfn-arcface-long60-s0",
+             "tastgram_mfn-noisy_arcmix-long60-s1", "tastgram_mfn-arcface-long60-s1")
 
 
 def run_row(name: str, history: pd.DataFrame) -> dict:

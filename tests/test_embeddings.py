@@ -79,8 +79,9 @@ def test_split_angles_of_the_trained_on_held_out_and_test_normal_clips(tiny_run)
     expected = emb.angle[(emb.table.label == "normal").to_numpy()]
     np.testing.assert_allclose(angles[angles.split == "test"].angle, expected, atol=1e-3)
     assert angles.correct.dtype == bool and angles.angle.between(0, 180).all()
-    few = split_angles(run_dir, max_clips=2, progress=False)
-    assert few.groupby("split").size().max() == 2 and set(few.split) == {"train", "val", "test"}
+    assert len(split_angles(run_dir, per_id=None, progress=False)) == len(angles)  # the tiny run has < 12 per ID
+    few = split_angles(run_dir, per_id=1, progress=False)
+    assert (few.groupby(["split", "machine_id"]).size() == 1).all() and set(few.split) == {"train", "val", "test"}
 
 
 def test_a_new_checkpoint_is_noticed(tiny_run, capsys, tmp_path):

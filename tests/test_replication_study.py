@@ -234,7 +234,12 @@ def test_plot_long_runs_draws_each_seed_the_mean_and_the_peak():
     # the thick line is the mean smoothed over 3 epochs: a quadratic peak keeps its epoch and loses 2/3 of 0.2 points
     assert sorted(t.get_text().strip() for t in auc.texts) == ["peak 85.0 % (epoch 4)", "peak 85.0 % (epoch 7)"]
     assert [t.get_ha() for t in auc.texts] == ["right", "left"]  # inside the axes: 7 of 12 is right of centre
-    assert "mean of 3 seeds, smoothed" in auc.get_legend().get_texts()[1].get_text()
+    legend = [text.get_text() for text in auc.get_legend().get_texts()]
+    assert any("Noisy-ArcMix (mean of 3 seeds, smoothed)" in text for text in legend)
+    kept = [line for line in auc.lines if line.get_marker() == "v"]  # each seed's lowest validation loss
+    assert [list(line.get_xdata()) for line in kept] == [[12, 12], [12, 12, 12]]
+    assert "Noisy-ArcMix: kept checkpoint (lowest validation loss)" in legend
+    assert "Noisy-ArcMix, training (mixed clips)" in [text.get_text() for text in acc.get_legend().get_texts()]
     assert len(acc.lines) == 4  # held-out and training accuracy per loss
     matplotlib.pyplot.close(fig)
 
@@ -308,3 +313,19 @@ def test_factor_changes_names_every_changed_field_but_the_seed():
     assert factor_changes(longer, ref) == "train.epochs 15 → 60, train.t_max 15 → 60"
     six = replace(ref, data=replace(ref.data, machine_types=("fan", "pump")))
     assert factor_changes(six, ref) == "data.machine_types 3 (fan, valve, ToyConveyor) → 2 (fan, pump)"
+    scarce = replace(ref, data=replace(ref.data, train_clips_per_id=30))
+    assert factor_changes(scarce, ref) == "data.train_clips_per_id all → 30"  # 0 keeps every clip: not "0 → 30"
+
+
+def test_untested_rows_are_the_differing_recipe_rows_no_shipped_factor_moves():
+    from asdlib.teaching.replication import recipe_table
+    from asdlib.teaching.study import RECIPE_ROWS, untested_rows
+    from asdlib.training.config import RunConfig
+
+    ref = RunConfig.from_yaml(Path(__file__).parents[1] / "configs" / "reference" / "tastgram_mfn-arcface-s0.yaml")
+    recipe = recipe_table(ref, "procedural (default)")
+    assert set(RECIPE_ROWS.values()) <= set(recipe.index)  # every factor names a real row
+    differing = [row for row in recipe.index if recipe.at[row, "differs"] == "yes"]
+    left = untested_rows(differing, ["long60", "clips30", "batch64"])
+    assert "epochs" not in left and "batch" not in left and "data" in left and "clip" in left
+    assert untested_rows(differing, []) == differing

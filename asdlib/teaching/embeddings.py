@@ -67,12 +67,13 @@ def compute_embeddings(run_dir: str | Path, *, data: str | Path | None = None, c
 
 
 def split_angles(run_dir: str | Path, *, data: str | Path | None = None, checkpoint: str = "best.pt",
-                 max_clips: int = 240, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                 per_id: int | None = 12, seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """θ_y of the normal clips of a run's own splits: the clips it trained on, the ones it held out, the test clips.
 
     The run's data split is rebuilt from its config (``train``: trained on; ``val``: normal training clips held
     out from training, the same machines' distribution; ``test``: the labelled normal test clips), at most
-    ``max_clips`` drawn at random (``seed``) per split to keep it quick. One row per clip: machine_type,
+    ``per_id`` clips of each machine ID and split drawn at random (``seed``) to keep it quick (None: all). One
+    row per clip: machine_type,
     machine_id, ``split``, ``angle`` (degrees), ``score`` (the anomaly score, the ArcFace CE with the margin on
     the true ID) and ``correct`` (the margin-free arg-max is the true ID). Held-out clips that sit further out than
     trained-on ones are overfitting in angles (:func:`asdlib.evaluation.overfitting.angle_shift`).
@@ -86,8 +87,10 @@ def split_angles(run_dir: str | Path, *, data: str | Path | None = None, checkpo
     for split, rows in (("train", train_rows), ("val", val_rows), ("test", test_rows)):
         rows = np.asarray(rows)
         rows = rows[normal[rows]]
-        if len(rows) > max_clips:
-            rows = np.sort(rng.choice(rows, max_clips, replace=False))
+        if per_id is not None:  # the same number of clips from every ID, so no ID dominates a split
+            ids = cache.index.class_index.to_numpy()[rows]
+            rows = np.sort(np.concatenate([
+                rng.permutation(rows[ids == k])[:per_id] for k in np.unique(ids)])) if len(rows) else rows
         table, embedding = score_dataset(model, cache, rows, device=device, batch_size=cfg.train.batch_size,
                                          progress=progress, return_embeddings=True)
         with torch.inference_mode():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import pandas as pd
 
@@ -53,6 +53,18 @@ def factor_groups(runs: Iterable[ReferenceRun]) -> dict[str, dict[str, list[Refe
     return {f: {loss: sorted(rs, key=lambda r: r.seed) for loss, rs in groups[f].items()} for f in order}
 
 
+RECIPE_ROWS = {"adamw": "optimiser, learning rate", "long60": "epochs", "batch64": "batch", "clip2s": "clip",
+               "no_precise_bn": "BatchNorm statistics", "six_types": "classes"}  # factor -> row of recipe_table
+
+
+def untested_rows(differing: Sequence[str], tested: Sequence[str]) -> list[str]:
+    """The rows of :func:`asdlib.teaching.replication.recipe_table` that differ from the authors' and that no
+    factor in ``tested`` (those with both losses shipped) moves toward them; factors outside the recipe (the
+    scarcity runs ``clips30``, ``clips60``) move none."""
+    moved = {RECIPE_ROWS[f] for f in tested if f in RECIPE_ROWS}
+    return [row for row in differing if row not in moved]
+
+
 def factor_changes(config, reference) -> str:
     """What a study run's config changes from its reference run's (two ``RunConfig``), e.g.
     ``"train.epochs 15 → 60, train.t_max 15 → 60"``; the seed is not a factor. ``"nothing"`` when they agree."""
@@ -61,12 +73,14 @@ def factor_changes(config, reference) -> str:
                 for key, value in fields.items()}
 
     new, old = flat(config), flat(reference)
-    changed = [f"{key} {_show(old[key])} → {_show(value)}" for key, value in new.items()
+    changed = [f"{key} {_show(key, old[key])} → {_show(key, value)}" for key, value in new.items()
                if key != "train.seed" and value != old.get(key)]
     return ", ".join(changed) or "nothing"
 
 
-def _show(value) -> str:
+def _show(key: str, value) -> str:
+    if key == "data.train_clips_per_id" and value == 0:
+        return "all"  # 0 keeps every training clip
     if isinstance(value, (tuple, list)):
         return f"{len(value)} ({', '.join(map(str, value))})"
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -148,11 +148,15 @@ def _mark_peak(ax: Axes, curve: pd.Series, color: str, k: int) -> None:
             color=color)
 
 
+MIXUP_LABELS = ("ArcMix", "Noisy-ArcMix")  # losses that train on mixed clips
+
+
 def plot_long_runs(histories: Mapping[str, Sequence[pd.DataFrame]], *, window: int = 3, axes=None) -> Figure:
     """A long schedule per loss (``{"ArcFace": [history of each seed], ...}``, ``history.csv`` frames). Left: test
     AUC per epoch, thin: each seed as recorded; thick: the seeds' mean smoothed by a centred moving mean over
     ``window`` epochs (as :func:`asdlib.evaluation.overfitting.overfitting_summary` reads it), its peak marked
-    (dot, dotted line, label; information only: selection never sees the test set). Right: the seeds' mean
+    (dot, dotted line, label; information only: selection never sees the test set), and each seed's kept
+    checkpoint (triangle: lowest validation loss). Right: the seeds' mean
     machine-ID accuracy, clean held-out clips (``val_acc``, solid) and training clips as trained (``acc``,
     dashed; mixed clips for a mixup loss)."""
     if axes is None:
@@ -166,7 +170,11 @@ def plot_long_runs(histories: Mapping[str, Sequence[pd.DataFrame]], *, window: i
         seeds = "one seed" if len(runs) == 1 else f"mean of {len(runs)} seeds"
         axes[0].plot(smooth.index, smooth, color=color, lw=2.2, label=f"{name} ({seeds}, smoothed)")
         _mark_peak(axes[0], smooth, color, k)
-        for column, ls, what in (("val_acc", "-", "held-out"), ("acc", "--", "training")):
+        kept = [h.loc[h.val_loss.idxmin()] for h in runs]  # the checkpoint the selection keeps, per seed
+        axes[0].plot([r.epoch for r in kept], [100 * r.test_auc for r in kept], "v", color=color, ms=9, mec="k",
+                     label=f"{name}: kept checkpoint (lowest validation loss)")
+        trained_on = "training (mixed clips)" if name in MIXUP_LABELS else "training"
+        for column, ls, what in (("val_acc", "-", "held-out"), ("acc", "--", trained_on)):
             curve = 100 * _seed_mean(runs, column)
             axes[1].plot(curve.index, curve, color=color, ls=ls, lw=1.6, label=f"{name}, {what}")
     axes[0].set(xlabel="epoch", ylabel="test AUC (%)",

@@ -253,14 +253,14 @@ def _palette(n: int) -> list[tuple[float, float, float]]:
 
 
 def plot_target_logit(*, m: float = 0.7, s: float = 30.0, ax: Axes | None = None) -> Axes:
-    """The target-class logit against θ: s·cos θ (no margin) vs ArcFace's s·cos(θ + m) and its linear fallback."""
+    """The target-class logit against θ: s·cos θ (no margin) vs ArcFace's s·cos(θ + m) and its fallback s·(cos θ − m·sin m)."""
     ax = _axes(ax, (5, 3.5))
     theta = np.linspace(0, 180, 721)
     plain = _toy_logits(theta, [0.0], 0, m=0.0, s=s)[:, 0].numpy()
     margin = _toy_logits(theta, [0.0], 0, m=m, s=s)[:, 0].numpy()
     ax.plot(theta, plain, label="s·cos θ (other classes, or m = 0)")
     ax.plot(theta, margin, label=f"ArcFace target logit, m = {m:g}")
-    ax.axvline(180 - math.degrees(m), color="0.5", ls=":", label="θ = π − m: linear fallback beyond")
+    ax.axvline(180 - math.degrees(m), color="0.5", ls=":", label="θ = π − m: fallback cos θ − m·sin m beyond")
     ax.set(xlabel="θ, angle to the class centre (degrees)", ylabel="logit", title=f"s = {s:g}")
     ax.legend(fontsize=8)
     return ax
