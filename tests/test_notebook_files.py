@@ -47,6 +47,20 @@ def test_clean_notebook_strips_outputs_and_sets_metadata(tmp_path):
     assert saved["cells"][1]["source"] == "# ü" and "ü" in path.read_text(encoding="utf-8")
 
 
+def test_clean_notebook_gives_every_cell_an_id_and_keeps_the_ones_it_has(tmp_path):
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "markdown", "id": "keep", "metadata": {}, "source": "# a"},
+                    {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": "1"},
+                    {"cell_type": "markdown", "metadata": {}, "source": "b"}]}
+    path = tmp_path / "00_new_cells.ipynb"
+    path.write_text(json.dumps(nb))
+    assert "has cells without an id" in nbtools.notebook_problems(path)
+    nbtools.clean_notebook(path)
+    ids = [cell["id"] for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]]
+    assert ids[0] == "keep" and len(set(ids)) == 3 and all(ids)
+    assert nbtools.notebook_problems(path) == []
+
+
 def test_retarget_rewrites_install_line_and_badges(tmp_path):
     source = ('%pip install -q "asdlib @ git+https://github.com/someone/fork"\n'
               "[badge](https://colab.research.google.com/github/someone/fork/blob/main/notebooks/00_x.ipynb)\n"

@@ -15,6 +15,7 @@ import argparse
 import copy
 import json
 import re
+import uuid
 from pathlib import Path
 
 from asdlib import COLAB_INSTALL, REPO
@@ -45,9 +46,15 @@ def _write(path: str | Path, nb: dict) -> None:
 
 def cleaned(nb: dict) -> dict:
     """A copy of notebook ``nb`` (nbformat 4 JSON) without outputs, execution counts and widget state, with
-    the series' ``kernelspec`` and ``language_info``."""
+    the series' ``kernelspec`` and ``language_info``, and an ``id`` for every cell that lacks one."""
     nb = copy.deepcopy(nb)
+    taken = {cell["id"] for cell in nb["cells"] if "id" in cell}
     for cell in nb["cells"]:
+        while "id" not in cell or cell["id"] is None:  # nbformat 4.5 requires one per cell
+            fresh = uuid.uuid4().hex[:8]
+            if fresh not in taken:
+                cell["id"] = fresh
+                taken.add(fresh)
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
         cell.get("metadata", {}).pop("execution", None)  # nbclient's timing records
@@ -73,6 +80,8 @@ def notebook_problems(path: str | Path) -> list[str]:
         problems.append("has outputs")
     if any(c.get("execution_count") is not None for c in code):
         problems.append("has execution counts")
+    if not all(c.get("id") for c in nb["cells"]):
+        problems.append("has cells without an id")
     metadata = nb.get("metadata", {})
     if "widgets" in metadata:
         problems.append("has saved widget state")

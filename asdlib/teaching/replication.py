@@ -14,7 +14,7 @@ import pandas as pd
 from asdlib.data.dcase import ALL_IDS, MACHINE_TYPES
 from asdlib.training.config import RunConfig
 
-AUTHORS_DATA = "DCASE2020 Task 2 development set (real recordings)"
+AUTHORS_DATA = "DCASE2020 Task 2 development + additional training sets (real recordings)"
 
 
 def authors_recipe(model: str = "tastgram_mfn", loss: str = "noisy_arcmix") -> RunConfig:
