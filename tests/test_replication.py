@@ -53,5 +53,9 @@ def test_forest_plot_marks_one_seed_rows_as_squares():
     markers = [line.get_marker() for line in ax.lines if line.get_marker() not in ("None", None, "")]
     fills = [line.get_markerfacecolor() for line in ax.lines if line.get_marker() in ("o", "s")]
     assert markers == ["o", "s"] and fills == ["k", "w"]
-    assert "square: one seed" in ax.get_title()
+    assert "square: one seed" in ax.get_title() and "dot filled" in ax.get_title()
+    only_squares = plot_differences(table.iloc[1:])  # the key names only the markers drawn
+    assert "dot" not in only_squares.get_title() and "square: one seed" in only_squares.get_title()
+    only_dots = plot_differences(table.iloc[:1])
+    assert "square" not in only_dots.get_title() and "dot filled" in only_dots.get_title()
     plt.close("all")

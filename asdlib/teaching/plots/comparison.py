@@ -73,9 +73,11 @@ def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
                       for r in rows.itertuples()], fontsize=8)
     grey = seeds and bool(rows.seed_aware.astype(bool).any())  # a grey bar is drawn
     what = "black: 95 % interval over test clips" + ("; grey: over seeds and clips" if grey else "")
-    ax.set(xlabel=f"difference (percentage points); {what}",
-           title="dot filled: the interval excludes 0; dot hollow: it contains 0"
-           + ("; square: one seed, no verdict either way" if seeds else ""))
+    single = seeds and not rows.seed_aware.astype(bool).all()  # some rows are drawn as squares
+    dots = not seeds or bool(rows.seed_aware.astype(bool).any())
+    keys = (["dot filled: the interval excludes 0; dot hollow: it contains 0"] if dots else []) + (
+        ["square: one seed, no verdict either way"] if single else [])
+    ax.set(xlabel=f"difference (percentage points); {what}", title="; ".join(keys))
     return ax
 
 
@@ -92,7 +94,7 @@ def plot_angle_gap_history(histories: Mapping[str, Sequence[pd.DataFrame]], *, a
             axes[0].plot(h.epoch, h.angle_normal, color=color, label=label, lw=1.2)
             axes[0].plot(h.epoch, h.angle_anomaly, color=color, ls="--", lw=1.2)
             axes[1].plot(h.epoch, h.angle_anomaly - h.angle_normal, color=color, label=label, lw=1.2)
-    axes[0].set(xlabel="epoch", ylabel="median angle θ_y (°)", title="normal (solid) and anomalous (dashed) clips")
+    axes[0].set(xlabel="epoch", ylabel="median angle θ_y (°)", title="normal (solid) and anomalous (dashed) clips; colours as on the right")
     axes[1].set(xlabel="epoch", ylabel="anomalous − normal (°)", title="the angle gap")
     axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     return axes[0].figure
