@@ -73,11 +73,10 @@ def split_angles(run_dir: str | Path, *, data: str | Path | None = None, checkpo
     The run's data split is rebuilt from its config (``train``: trained on; ``val``: normal training clips held
     out from training, the same machines' distribution; ``test``: the labelled normal test clips), at most
     ``per_id`` clips of each machine ID and split drawn at random (``seed``) to keep it quick (None: all). One
-    row per clip: machine_type,
-    machine_id, ``split``, ``angle`` (degrees), ``score`` (the anomaly score, the ArcFace CE with the margin on
-    the true ID) and ``correct`` (the margin-free arg-max is the true ID). Held-out clips that sit further out than
-    trained-on ones are overfitting in angles (:func:`asdlib.evaluation.overfitting.angle_shift`).
-    """
+    row per clip: machine_type, machine_id, ``split``, ``angle`` (degrees), ``score`` (the anomaly score, the
+    ArcFace CE with the margin on the true ID) and ``correct`` (the margin-free arg-max is the true ID).
+    Held-out clips that sit further out than trained-on ones are overfitting in angles
+    (:func:`asdlib.evaluation.overfitting.angle_shift`)."""
     from asdlib.experiment import prepare_data, score_dataset
 
     cfg, model, device = _run_model(run_dir, checkpoint)
