@@ -48,13 +48,9 @@ def cleaned(nb: dict) -> dict:
     """A copy of notebook ``nb`` (nbformat 4 JSON) without outputs, execution counts and widget state, with
     the series' ``kernelspec`` and ``language_info``, and an ``id`` for every cell that lacks one."""
     nb = copy.deepcopy(nb)
-    taken = {cell["id"] for cell in nb["cells"] if "id" in cell}
     for cell in nb["cells"]:
-        while "id" not in cell or cell["id"] is None:  # nbformat 4.5 requires one per cell
-            fresh = uuid.uuid4().hex[:8]
-            if fresh not in taken:
-                cell["id"] = fresh
-                taken.add(fresh)
+        if not cell.get("id"):  # nbformat 4.5 requires one per cell; 32 random hex digits do not collide
+            cell["id"] = uuid.uuid4().hex
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
         cell.get("metadata", {}).pop("execution", None)  # nbclient's timing records
