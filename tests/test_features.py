@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchaudio
 
-from asdlib.nn.attention import SpectralTransformer, TemporalAttention, temporal_attention
+from asdlib.nn.attention import SpectralTransformer, TemporalAttention, temporal_attention, temporal_gate
 from asdlib.nn.frontends import MEL_VARIANTS, LogMel, TgramNet, clip_samples, log_mel, mel_filterbank, num_frames
 
 SR = 16000
@@ -118,6 +118,9 @@ def test_temporal_attention_formula():
         expected[:, :, t] = gate[:, None] * column
     torch.testing.assert_close(temporal_attention(mel), expected)
     assert torch.equal(TemporalAttention()(mel), temporal_attention(mel))
+    gate = temporal_gate(mel)  # the per-frame weights alone, as notebooks 02 and 04 read them
+    assert gate.shape == (mel.shape[0], 1, mel.shape[-1])
+    torch.testing.assert_close(gate * mel, expected)
     assert list(TemporalAttention().parameters()) == []
 
 

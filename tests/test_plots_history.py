@@ -58,3 +58,13 @@ def test_loss_on_a_log_scale():
 def test_auc_panels_share_a_range():
     figs = [pt.plot_history(h, auc_ylim=(50, 90)) for h in (HISTORY, HISTORY.assign(test_auc=[0.8, 0.82, 0.85]))]
     assert [f.axes[2].get_ylim() for f in figs] == [(50, 90), (50, 90)]
+
+
+def test_accuracy_panels_share_a_lower_end():
+    late = HISTORY.assign(acc=[0.85, 0.95, 0.99], val_acc=[0.9, 0.97, 0.99])
+    low = pt.accuracy_floor([HISTORY, late])
+    assert low == 10.0  # HISTORY's lowest accuracy is 10 %
+    assert pt.accuracy_floor([late]) == 80.0
+    figs = [pt.plot_history(h, acc_low=low) for h in (HISTORY, late)]
+    assert [f.axes[1].get_ylim()[0] for f in figs] == [low, low]
+    assert pt.plot_history(late).axes[1].get_ylim()[0] > low  # alone, the late run would get a narrower axis

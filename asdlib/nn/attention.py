@@ -14,10 +14,14 @@ import torch
 from torch import nn
 
 
+def temporal_gate(mel: torch.Tensor) -> torch.Tensor:
+    """The TAgram's frame weights ``σ(max_f X + mean_f X)``: ``(B, F, T) -> (B, 1, T)``, each in (0, 1)."""
+    return torch.sigmoid(mel.amax(dim=-2, keepdim=True) + mel.mean(dim=-2, keepdim=True))
+
+
 def temporal_attention(mel: torch.Tensor) -> torch.Tensor:
     """TAgram: ``σ(max_f X + mean_f X)_t · X[f, t]``. ``(B, F, T) -> (B, F, T)``."""
-    gate = torch.sigmoid(mel.amax(dim=-2, keepdim=True) + mel.mean(dim=-2, keepdim=True))  # (B, 1, T)
-    return gate * mel
+    return temporal_gate(mel) * mel
 
 
 class TemporalAttention(nn.Module):

@@ -111,15 +111,24 @@ def _uses_mixup(history) -> bool | None:
     return get_loss(RunConfig.from_yaml(config).loss.name).uses_mixup
 
 
+def accuracy_floor(histories) -> float:
+    """One lower end (%) for the accuracy panels of several runs: the lowest accuracy any of them recorded, rounded
+    down to 10 and at most 90, as :func:`plot_history` would pick for the worst of them alone."""
+    frames = [history_frame(h) for h in histories]
+    lowest = min(100 * f[[c for c in ("acc", "val_acc") if c in f]].min().min() for f in frames)
+    return min(10 * np.floor(lowest / 10), 90.0)
+
+
 def plot_history(history, *, title: str = "", axes: Sequence[Axes] | None = None, mixup: bool | None = None,
-                 auc_ylim: tuple[float, float] | None = None) -> Figure:
+                 auc_ylim: tuple[float, float] | None = None, acc_low: float | None = None) -> Figure:
     """Learning curves: loss (train, validation), accuracy (training, and clean validation if recorded), and the
     test AUC/pAUC if recorded.
 
     The loss is drawn on a log scale, so that a late fall, and a training loss far below the validation loss,
     stay visible. ``mixup`` says whether the run trained on mixed clips, which the training curves' labels then say; by
     default it is read from the ``config.yaml`` of a run folder, and left unsaid when unknown. ``auc_ylim``
-    (in %) fixes the AUC panel's range, so that the panels of two runs can be compared by eye. The dotted line
+    (in %) fixes the AUC panel's range and ``acc_low`` (in %) the accuracy panel's lower end, so that the panels of
+    two runs can be compared by eye (:func:`accuracy_floor` picks one for several histories). The dotted line
     marks the epoch the honest selection keeps (lowest validation loss). The test AUC is drawn for information
     only: it is never used to pick the checkpoint.
     """
@@ -136,7 +145,7 @@ def plot_history(history, *, title: str = "", axes: Sequence[Axes] | None = None
     if "val_acc" in h and h["val_acc"].notna().any():
         axes[1].plot(h.epoch, 100 * h.val_acc, "s-", color="C3", label="validation (clean held-out clips)")
     axes[1].set(xlabel="epoch", ylabel="accuracy (%)", title="machine-ID accuracy")
-    low = min(axes[1].get_ylim()[0], 90.0)
+    low = min(axes[1].get_ylim()[0], 90.0) if acc_low is None else acc_low
     axes[1].set_ylim(low, 100 + 0.35 * (100 - low))  # headroom above 100 %: the legend sits over no curve
     axes[1].set_yticks([t for t in axes[1].get_yticks() if low <= t <= 100])
     axes[1].legend(fontsize=7, loc="upper left")
