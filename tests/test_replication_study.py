@@ -1,6 +1,6 @@
 """The replication study's reading (asdlib.teaching.study, plots.comparison, bench/replication_study.py) on
 constructed score tables and histories with a known answer, through the real bootstrap and a real registry
-folder; no study run is shipped yet."""
+folder (not the shipped study runs, whose numbers change as runs are added)."""
 from __future__ import annotations
 
 import json
@@ -18,7 +18,8 @@ matplotlib.use("Agg")
 
 from asdlib.data.synth import GENERATOR_VERSION  # noqa: E402
 from asdlib.teaching import pretrained  # noqa: E402
-from asdlib.teaching.plots.comparison import plot_differences, plot_factor_effects, plot_long_runs  # noqa: E402
+from asdlib.teaching.plots.comparison import (plot_angle_gap_history, plot_differences,  # noqa: E402
+                                             plot_factor_effects, plot_long_runs)
 from asdlib.teaching.pretrained import ReferenceRun  # noqa: E402
 from asdlib.teaching.study import (REFERENCE, factor_groups, factor_profiles, parse_run_name,  # noqa: E402
                                    profile_differences, run_profile, study_comparison, study_verdict)
@@ -329,3 +330,13 @@ def test_untested_rows_are_the_differing_recipe_rows_no_shipped_factor_moves():
     left = untested_rows(differing, ["long60", "clips30", "batch64"])
     assert "epochs" not in left and "batch" not in left and "data" in left and "clip" in left
     assert untested_rows(differing, []) == differing
+
+
+def test_angle_gap_history_keys_line_styles_and_losses():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "angle_normal": [40.0, 35.0, 33.0], "angle_anomaly": [45.0, 44.0, 43.0]})
+    fig = plot_angle_gap_history({"ArcFace": [history, history + 1], "Noisy-ArcMix": [history]})
+    left, right = fig.axes
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["normal clips", "anomalous clips"]
+    assert [t.get_text() for t in right.get_legend().get_texts()] == ["ArcFace", "Noisy-ArcMix"]  # once a loss
+    assert len(left.lines) == 6 and len(right.lines) == 3  # one line per seed (and per clip kind on the left)
+    np.testing.assert_allclose(right.lines[0].get_ydata(), [5.0, 9.0, 10.0])

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from asdlib.teaching.plots import LABEL_COLORS, LOSS_COLORS
 from asdlib.teaching.replication import METRIC_NAMES, deciding_interval
@@ -94,9 +95,11 @@ def plot_angle_gap_history(histories: Mapping[str, Sequence[pd.DataFrame]], *, a
             axes[0].plot(h.epoch, h.angle_normal, color=color, label=label, lw=1.2)
             axes[0].plot(h.epoch, h.angle_anomaly, color=color, ls="--", lw=1.2)
             axes[1].plot(h.epoch, h.angle_anomaly - h.angle_normal, color=color, label=label, lw=1.2)
-    axes[0].set(xlabel="epoch", ylabel="median angle θ_y (°)", title="normal (solid) and anomalous (dashed) clips; colours as on the right")
+    axes[0].set(xlabel="epoch", ylabel="median angle θ_y (°)", title="median angle to the class centre; colours as on the right")
+    axes[0].legend(handles=[Line2D([], [], color="0.3", lw=1.2, label="normal clips"),
+                            Line2D([], [], color="0.3", ls="--", lw=1.2, label="anomalous clips")], fontsize=8)
     axes[1].set(xlabel="epoch", ylabel="anomalous − normal (°)", title="the angle gap")
-    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5), title="one line per seed", title_fontsize=8)
     return axes[0].figure
 
 
