@@ -36,8 +36,9 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_table(groups: dict) -> pd.DataFrame:
-    """One row per compared run (reference first, then the factors): what it is and how it was trained."""
+def run_table(groups: dict, root: Path | None = None) -> pd.DataFrame:
+    """One row per compared run (reference first, then the factors): what it is, how it was trained, and how
+    closely it fits its training clips against held-out ones (:func:`fit_columns`)."""
     rows = []
     for factor, losses in groups.items():
         for loss, runs in losses.items():
@@ -45,10 +46,25 @@ def run_table(groups: dict) -> pd.DataFrame:
                 continue
             rows += [{"run": r.name, "kind": r.kind, "factor": factor, "loss": LOSS_LABELS[loss], "seed": r.seed,
                       "epochs": r.epochs, "selected epoch": r.selected_epoch,
-                      "AUC (%)": f"{100 * r.auc:.2f}", "pAUC (%)": f"{100 * r.pauc:.2f}",
+                      "AUC (%)": f"{100 * r.auc:.2f}", "pAUC (%)": f"{100 * r.pauc:.2f}", **fit_columns(r, root),
                       "train minutes": _minutes(r.info.get("train_minutes")),
                       "trained on": r.info.get("trained_on", "?")} for r in runs]
     return pd.DataFrame(rows)
+
+
+FIT_COLUMNS = ("training loss, last epoch", "held-out loss, selected", "held-out acc. (%), selected")
+
+
+def fit_columns(run, root: Path | None = None) -> dict[str, str]:
+    """The overfitting diagnostic from the run's ``history.csv``: its training loss at the last epoch (on mixed
+    clips for a mixup loss, so compare it within a loss), and the clean held-out loss and accuracy at the selected
+    epoch. ``"?"`` where the run ships no history."""
+    try:
+        h = pretrained.load_history(run.name, root=root)
+    except pretrained.ReferenceRunError:
+        return dict.fromkeys(FIT_COLUMNS, "?")
+    kept = h.loc[h.val_loss.idxmin()]  # the selected epoch: lowest validation loss
+    return dict(zip(FIT_COLUMNS, (f"{h.loss.iloc[-1]:.3f}", f"{kept.val_loss:.2f}", f"{100 * kept.val_acc:.1f}")))
 
 
 def changes_table(groups: dict, root: Path | None) -> pd.DataFrame:
@@ -98,7 +114,8 @@ def unpaired(groups: dict) -> list[str]:
     return [f for f, losses in groups.items() if not all(loss in losses for loss in LOSS_LABELS)]
 
 
-def report(groups: dict, table: pd.DataFrame, n_boot: int, changes: pd.DataFrame | None = None) -> str:
+def report(groups: dict, table: pd.DataFrame, n_boot: int, changes: pd.DataFrame | None = None,
+           root: Path | None = None) -> str:
     """The whole of ``replication_study.md``."""
     missing = unpaired(groups)
     lines = ["# Replication study: which factor moves Noisy-ArcMix − ArcFace (TASTgram-MFN)", "",
@@ -111,7 +128,9 @@ def report(groups: dict, table: pd.DataFrame, n_boot: int, changes: pd.DataFrame
              "ID-stratified), and over seeds and clips where both losses have two seeds or more. *moves*: the "
              "interval over seeds and clips excludes the reference runs' estimate; with one seed a loss there is "
              "no such interval, so *no verdict*, with in brackets whether the interval over clips excludes it.", "",
-             "## The runs", "", markdown(run_table(groups)), ""]
+             "## The runs", "", "The fit columns are the overfitting diagnostic: a run that fits its training clips "
+             "(training loss near 0) but loses held-out clips (held-out loss up, accuracy down, against the "
+             "reference runs of its loss) overfits.", "", markdown(run_table(groups, root)), ""]
     if changes is not None and len(changes):
         lines += ["## The factors", "", markdown(changes), ""]
     lines += [
@@ -136,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = factor_groups(runs.values())
     table = study_comparison(groups, lambda run: pretrained.load_scores(run.name, root=args.root),
                              n_boot=args.n_boot)
-    args.out.write_text(report(groups, table, args.n_boot, changes_table(groups, args.root)))
+    args.out.write_text(report(groups, table, args.n_boot, changes_table(groups, args.root), args.root))
     print(f"wrote {args.out}")
     return 0
 

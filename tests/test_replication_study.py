@@ -254,19 +254,23 @@ def test_plot_factor_effects_one_row_per_factor_per_metric(table):
 
 
 # ------------------------------------------------------------------------------------ bench/replication_study.py
-def ship_registry(root: Path, scores: dict[str, pd.DataFrame]) -> None:
-    """A real registry folder: each run's scores.csv with its sha256, entries as ``reproduce.ship`` writes them."""
+def ship_registry(root: Path, scores: dict[str, pd.DataFrame], histories: dict[str, pd.DataFrame] | None = None) -> None:
+    """A real registry folder: each run's scores.csv (and history.csv where given) with its sha256, entries as
+    ``reproduce.ship`` writes them."""
     dataset = {"generator_version": GENERATOR_VERSION, "size": "default", "seed": 0, "seconds": 2.0, "sr": 16000,
                "n_test_normal": 25, "n_test_anomaly": 25, "difficulty": 1.0, "machine_types": list(THREE)}
     runs = {}
     for name, frame in scores.items():
         (root / name).mkdir(parents=True)
         frame.to_csv(root / name / "scores.csv", index=False)
-        path = root / name / "scores.csv"
+        if name in (histories or {}):
+            histories[name].to_csv(root / name / "history.csv", index=False)
+        files = {f: {"sha256": pretrained.sha256(root / name / f), "bytes": (root / name / f).stat().st_size}
+                 for f in ("scores.csv", "history.csv") if (root / name / f).is_file()}
         model, loss, factor, seed = parse_run_name(name)
         runs[name] = {"model": model, "loss": loss, "seed": seed, "epochs": 15, "selected_epoch": 14, "auc": 0.8,
                       "pauc": 0.7, "mauc": 0.7, "train_minutes": 15.3, "trained_on": "x86_64 CPU, 2 thread(s)",
-                      "files": {"scores.csv": {"sha256": pretrained.sha256(path), "bytes": path.stat().st_size}},
+                      "files": files,
                       **({"study": True} if factor != REFERENCE else {})}
     (root / "registry.json").write_text(json.dumps({"dataset": dataset, "runs": runs}))
 
@@ -280,10 +284,16 @@ def test_bench_exits_2_and_writes_nothing_without_study_runs(tmp_path, capsys):
 
 def test_bench_writes_the_runs_the_factor_table_and_the_verdict(tmp_path):
     scores = {n: f for n, f in scores_of().items() if "six_types" not in n}
-    ship_registry(tmp_path / "runs", scores)
+    overfit = pd.DataFrame({"epoch": [1, 2, 3], "loss": [2.0, 0.5, 0.012], "val_loss": [3.0, 2.5, 2.75],
+                            "acc": [0.5, 0.9, 1.0], "val_acc": [0.6, 0.93, 0.94]})
+    ship_registry(tmp_path / "runs", scores, {"tastgram_mfn-arcface-batch64-s0": overfit})
     out = tmp_path / "replication_study.md"
     assert replication_study.main(["--root", str(tmp_path / "runs"), "--out", str(out), "--n-boot", "100"]) == 0
     text = out.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| tastgram_mfn-arcface-batch64-s0 |"))
+    assert "| 0.012 | 2.50 | 93.0 |" in row  # last training loss; held-out loss and accuracy at the lowest one
+    assert "| ? | ? | ? |" in next(line for line in text.splitlines()
+                                   if line.startswith("| tastgram_mfn-noisy_arcmix-batch64-s0 |"))  # no history
     for name in scores:
         assert f"| {name} |" in text
     assert "| study run | batch64 | Noisy-ArcMix | 0 | 15 | 14 |" in text and "| 15.3 | x86_64 CPU" in text
