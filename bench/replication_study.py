@@ -104,7 +104,12 @@ def factor_rows(table: pd.DataFrame) -> pd.DataFrame:
         "seeds": [f"{r.seeds_a} / {r.seeds_b}" for r in table.itertuples()],
         "change vs reference": ["" if r.factor == REFERENCE else f"{100 * r.change:+.2f}"
                                 for r in table.itertuples()],
-        "moves": ["" if r.moves is None else ("yes" if r.moves else "no") if r.seed_aware
+        "change's interval": ["" if r.factor == REFERENCE or pd.isna(r.change_low) else
+                              _span(r.change_seed_low, r.change_seed_high) + " (seeds and clips)"
+                              if r.change_seed_aware else _span(r.change_low, r.change_high) + " (clips)"
+                              for r in table.itertuples()],
+        "moves": ["" if r.factor == REFERENCE else "no verdict (other test clips)" if r.moves is None
+                  else ("yes" if r.moves else "no") if r.change_seed_aware
                   else f"no verdict (clips: {'yes' if r.moves else 'no'})" for r in table.itertuples()],
         "machine types": table.machine_types})
 
@@ -125,9 +130,11 @@ def report(groups: dict, table: pd.DataFrame, n_boot: int, changes: pd.DataFrame
              "table of factors reads which from the configs. Within each factor both losses train on the same data. "
              "Differences in "
              f"percentage points; 95 % bootstrap intervals ({n_boot} replicates): over test clips (paired, "
-             "ID-stratified), and over seeds and clips where both losses have two seeds or more. *moves*: the "
-             "interval over seeds and clips excludes the reference runs' estimate; with one seed a loss there is "
-             "no such interval, so *no verdict*, with in brackets whether the interval over clips excludes it.", "",
+             "ID-stratified), and over seeds and clips where both losses have two seeds or more. *change*: the "
+             "factor's difference minus the reference runs' one, with its interval (both differences' "
+             "uncertainty, paired on the test clips, seeds redrawn independently). *moves*: the change's interval "
+             "over seeds and clips excludes 0; with one seed a loss there is no such interval, so *no verdict*, "
+             "with in brackets whether the change's interval over clips excludes 0.", "",
              "## The runs", "", "The fit columns are the overfitting diagnostic: a run that fits its training clips "
              "(training loss near 0) but loses held-out clips (held-out loss up, accuracy down, against the "
              "reference runs of its loss) overfits.", "", markdown(run_table(groups, root)), ""]

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from asdlib.evaluation.bootstrap import _auc_pauc_batch, hierarchical_bootstrap, paired_bootstrap
+from asdlib.evaluation.bootstrap import (_auc_pauc_batch, contrast_interval, hierarchical_bootstrap,
+                                        hierarchical_replicates, paired_bootstrap, replicate_table)
 from asdlib.evaluation.metrics import per_id_table, seed_table, summary_table
 
 
@@ -121,6 +122,44 @@ def test_known_answer_zero_clip_noise_the_interval_is_the_seed_spread():
         assert row.seed_sd_a == pytest.approx(np.std(value_a, ddof=1)) and np.isnan(row.seed_sd_b)
         assert not row.seed_aware and (row.seeds_a, row.seeds_b) == (2, 1)
     assert table.loc["auc", "seed_low"] == pytest.approx(0.25) and table.loc["auc", "seed_high"] == pytest.approx(0.5)
+
+
+def test_known_answer_contrast_of_two_differences():
+    """(A − B) − (C − D) without clip noise: A has two seeds at known averages a1 > a2, B, C and D one seed each,
+    so the contrast's replicates are a1, (a1 + a2)/2 or a2 minus b − (c − d): the interval over seeds and clips is
+    exactly [a2 − b − (c − d), a1 − b − (c − d)] and the clip-only one the point. Computed in two calls on the
+    same clips, as the replication study does per factor."""
+    clips = _clips(0)
+    a = [_ranked(clips, set(), 1), _ranked(clips, {("fan", 0)}, 2)]  # AUC averages 1.0, 0.75
+    b = [_ranked(clips, {("valve", 4)}, 3)]  # 0.5
+    c, d = [_ranked(clips, {("fan", 2)}, 4)], [_ranked(clips, {("fan", 0), ("fan", 2)}, 5)]  # 0.75, 0.5
+    first = hierarchical_replicates({"A": a, "B": b}, [("A", "B")], n_boot=2000)
+    second = hierarchical_replicates({"C": c, "D": d}, [("C", "D")], n_boot=2000)
+    for metric in ("auc", "pauc", "mauc"):
+        value_a = [_average(t)[metric] for t in a]
+        value_b, value_c, value_d = (_average(t[0])[metric] for t in (b, c, d))
+        out = contrast_interval(first["A", "B", metric], second["C", "D", metric])
+        offset = value_b + value_c - value_d
+        assert out["estimate"] == pytest.approx(np.mean(value_a) - offset, abs=1e-12)
+        assert [out["low"], out["high"]] == pytest.approx([out["estimate"]] * 2, abs=1e-12)
+        assert [out["seed_low"], out["seed_high"]] == pytest.approx([min(value_a) - offset, max(value_a) - offset],
+                                                                    abs=1e-12)
+    auc = contrast_interval(first["A", "B", "auc"], second["C", "D", "auc"])
+    assert (auc["seed_low"], auc["seed_high"]) == pytest.approx((0.75 - 0.5 - 0.25, 1.0 - 0.5 - 0.25))
+
+
+def test_a_difference_contrasted_with_itself_is_zero_and_replicates_give_the_table():
+    runs = _experiment(np.random.default_rng(2), {"A": 1.5, "B": 1.0}, seeds=3, tau=0.6)
+    replicates = hierarchical_replicates(runs, [("A", "B")], n_boot=200)
+    same = contrast_interval(replicates["A", "B", "auc"], replicates["A", "B", "auc"])
+    assert same == {"estimate": 0.0, "low": 0.0, "high": 0.0, "seed_low": 0.0, "seed_high": 0.0}
+    pd.testing.assert_frame_equal(replicate_table(replicates), hierarchical_bootstrap(runs, [("A", "B")], n_boot=200))
+    # the clip draws depend only on the clips and the seed: a second call on the same clips pairs with the first
+    again = hierarchical_replicates({"C": runs["A"], "D": runs["B"]}, [("C", "D")], n_boot=200)
+    assert np.array_equal(again["C", "D", "auc"]["clips"], replicates["A", "B", "auc"]["clips"])
+    assert not np.array_equal(again["C", "D", "auc"]["seeds_and_clips"], replicates["A", "B", "auc"]["seeds_and_clips"])
+    with pytest.raises(ValueError, match="one n_boot"):
+        contrast_interval(replicates["A", "B", "auc"], hierarchical_replicates(runs, [("A", "B")], n_boot=50)["A", "B", "auc"])
 
 
 def test_identical_seeds_and_single_seeds_give_the_clip_only_interval():

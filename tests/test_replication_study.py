@@ -136,6 +136,19 @@ def test_a_factor_that_separates_better_moves_the_difference(table):
         assert not row.seed_aware and row.interval == "clips" and (row.seeds_a, row.seeds_b) == (1, 1)
 
 
+def test_the_change_carries_both_differences_uncertainty(table):
+    """The change's interval, paired on clips, holds the reference's uncertainty too: for a multi-seed factor
+    it is wider than the factor's own interval; a factor on other test clips gets none, and no verdict."""
+    adamw = table[table.factor == "adamw"].set_index("metric")
+    for row in adamw.itertuples():
+        assert row.change_seed_low <= row.change <= row.change_seed_high and row.change_seed_aware
+        assert row.change_seed_high - row.change_seed_low > row.seed_high - row.seed_low
+    six = table[table.factor == "six_types"]
+    assert six.change_low.isna().all() and six.moves.isna().all()
+    ref = table[table.factor == REFERENCE]
+    assert (ref[["change_low", "change_high", "change_seed_low", "change_seed_high"]] == 0).all().all()
+
+
 def test_a_factor_like_the_reference_does_not_move_it(table):
     rows = table[table.factor == "adamw"]
     assert rows.seed_aware.all() and set(rows.interval) == {"seeds and clips"}
@@ -167,8 +180,11 @@ def test_verdict_names_the_moving_factor_and_the_many_intervals(table):
     assert len(moving) == len(still) == len(single) == 2  # AUC and pAUC
     assert all(line.endswith(": none") for line in moving)  # batch64's clip interval excludes it, one seed
     assert all("adamw" in line and "batch64" not in line for line in still)
-    assert all("batch64: " in line and "(the clip interval excludes the reference's estimate)" in line
+    assert all("batch64: " in line and "(the change's clip interval excludes 0)" in line
+               and "six_types: " in line and "(on other test clips, so not paired with the reference)" in line
                and "adamw" not in line for line in single)
+    assert "Few seeds: a bootstrap over n seeds spreads (n − 1)/n of their variance (1/2 with 2)" in text
+    assert "- adamw: Noisy-ArcMix" in text and "the seeds overlap" in text
     assert "**AUC**" in text and "**pAUC**" in text
     assert "about one in twenty 95 % intervals misses by chance" in text and "These are 6 intervals" in text
     assert "six_types averages over other machine types" in text
@@ -250,6 +266,19 @@ def test_plot_factor_effects_one_row_per_factor_per_metric(table):
     assert len(fig.axes) == 2
     labels = [t.get_text().split(":")[0] for t in fig.axes[0].get_yticklabels()]
     assert sorted(labels) == sorted(SHIFTS)
+    # a filled dot is a factor that moves the difference; none does here with several seeds (batch64, which
+    # moves over clips, has one seed a loss: a square, no verdict), and the reference, whose own interval
+    # excludes 0, stays hollow: the rule is the change's interval, not the difference's
+    def filled(fig) -> dict:
+        auc = table[table.metric == "auc"].reset_index(drop=True)
+        dots = [line for line in fig.axes[0].lines if line.get_marker() in ("o", "s")]
+        return {auc.factor[k]: dot.get_markerfacecolor() != "w" for k, dot in enumerate(dots)}
+
+    assert filled(fig) == dict.fromkeys(SHIFTS, False)
+    assert table.set_index(["factor", "metric"]).loc[("batch64", "auc"), "moves"] is True
+    moving = table.assign(moves=[True if f == "adamw" else m for f, m in zip(table.factor, table.moves)])
+    assert filled(plot_factor_effects(moving)) == {f: f == "adamw" for f in SHIFTS}
+    assert "moves the difference" in fig.axes[0].get_title()
     matplotlib.pyplot.close(fig)
 
 
@@ -335,10 +364,12 @@ def test_untested_rows_are_the_differing_recipe_rows_no_shipped_factor_moves():
 
     ref = RunConfig.from_yaml(Path(__file__).parents[1] / "configs" / "reference" / "tastgram_mfn-arcface-s0.yaml")
     recipe = recipe_table(ref, "procedural (default)")
-    assert set(RECIPE_ROWS.values()) <= set(recipe.index)  # every factor names a real row
+    assert {row for rows in RECIPE_ROWS.values() for row in rows} <= set(recipe.index)  # real rows only
     differing = [row for row in recipe.index if recipe.at[row, "differs"] == "yes"]
     left = untested_rows(differing, ["long60", "clips30", "batch64"])
-    assert "epochs" not in left and "batch" not in left and "data" in left and "clip" in left
+    assert "epochs" not in left and "schedule" not in left and "batch" not in left
+    assert "data" in left and "clip" in left and "optimiser, learning rate" in left
+    assert "optimiser, learning rate" not in untested_rows(differing, ["adamw"])
     assert untested_rows(differing, []) == differing
 
 

@@ -114,6 +114,44 @@ def _seed_picks(name: str, n_seeds: int, n_boot: int, seed: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ the comparisons
+def hierarchical_replicates(runs: dict[str, list[pd.DataFrame]], pairs: list[tuple[str, str]], *,
+                            score: str = "score", n_boot: int = 1000, seed: int = 0,
+                            max_fpr: float = 0.1) -> dict[tuple[str, str, str], dict]:
+    """The bootstrap replicates behind :func:`hierarchical_bootstrap`: ``{(a, b, metric): {"estimate": float,
+    "clips": (B,), "seeds_and_clips": (B,), "per_seed_a": (S_a,), "per_seed_b": (S_b,)}}``.
+
+    The clip redraws depend only on the test clips and ``seed``, and a run's seed redraws only on its name, so two
+    calls on the same test clips draw the same clip resamples: replicate ``b`` of one call's difference minus
+    replicate ``b`` of another's is a replicate of the difference between them, paired on clips
+    (:func:`contrast_interval`).
+    """
+    names = list(runs)
+    scores, owner, first = _aligned(runs, score)  # (R, N)
+    strata = _strata(first)
+    rng = np.random.default_rng(seed)
+    identity = [(np.arange(len(n))[None], np.arange(len(a))[None]) for _, n, a in strata]
+    draws = _clip_draws(strata, n_boot, rng)  # first, so paired_bootstrap sees the same clip draws
+    picks = {i: _seed_picks(name, (owner == i).sum(), n_boot, seed) for i, name in enumerate(names)}
+    point, boot = _dcase_averages(scores, strata, identity, max_fpr), _dcase_averages(scores, strata, draws, max_fpr)
+    out = {}
+    for a, b in pairs:
+        ia, ib = names.index(a), names.index(b)
+        for metric in METRICS:
+            value_a, value_b = point[metric][owner == ia, 0], point[metric][owner == ib, 0]  # (S_a,), (S_b,)
+            out[a, b, metric] = {
+                "estimate": float(value_a.mean() - value_b.mean()), "per_seed_a": value_a, "per_seed_b": value_b,
+                "clips": _seed_means(boot[metric][owner == ia], None) - _seed_means(boot[metric][owner == ib], None),
+                "seeds_and_clips": (_seed_means(boot[metric][owner == ia], picks[ia])
+                                    - _seed_means(boot[metric][owner == ib], picks[ib]))}  # (B,)
+    return out
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def hierarchical_bootstrap(runs: dict[str, list[pd.DataFrame]], pairs: list[tuple[str, str]], *,
                            score: str = "score", n_boot: int = 1000, level: float = 0.95, seed: int = 0,
                            max_fpr: float = 0.1) -> pd.DataFrame:
@@ -129,32 +167,37 @@ def hierarchical_bootstrap(runs: dict[str, list[pd.DataFrame]], pairs: list[tupl
     ``seed_sd_a``/``seed_sd_b`` (NaN for one seed) and ``seed_aware`` (both runs have ≥ 2 seeds; otherwise the
     second interval lacks the spread of the single-seed run, and with one seed in both it equals the first).
     """
-    names = list(runs)
-    scores, owner, first = _aligned(runs, score)  # (R, N)
-    strata = _strata(first)
-    rng = np.random.default_rng(seed)
-    identity = [(np.arange(len(n))[None], np.arange(len(a))[None]) for _, n, a in strata]
-    draws = _clip_draws(strata, n_boot, rng)  # first, so paired_bootstrap sees the same clip draws
-    picks = {i: _seed_picks(name, (owner == i).sum(), n_boot, seed) for i, name in enumerate(names)}
-    point, boot = _dcase_averages(scores, strata, identity, max_fpr), _dcase_averages(scores, strata, draws, max_fpr)
-    tail = 100 * (1 - level) / 2
+    replicates = hierarchical_replicates(runs, pairs, score=score, n_boot=n_boot, seed=seed, max_fpr=max_fpr)
+    return replicate_table(replicates, level=level)
+
+
+def replicate_table(replicates: dict[tuple[str, str, str], dict], *, level: float = 0.95) -> pd.DataFrame:
+    """:func:`hierarchical_bootstrap`'s table from :func:`hierarchical_replicates`' replicates."""
     rows = []
-    for a, b in pairs:
-        ia, ib = names.index(a), names.index(b)
-        for metric in METRICS:
-            value_a, value_b = point[metric][owner == ia, 0], point[metric][owner == ib, 0]  # (S_a,), (S_b,)
-            clip = _seed_means(boot[metric][owner == ia], None) - _seed_means(boot[metric][owner == ib], None)
-            both = (_seed_means(boot[metric][owner == ia], picks[ia])
-                    - _seed_means(boot[metric][owner == ib], picks[ib]))  # (B,)
-            (low, high), (seed_low, seed_high) = (np.percentile(d, [tail, 100 - tail]) for d in (clip, both))
-            rows.append({"comparison": f"{a} − {b}", "metric": metric,
-                         "estimate": float(value_a.mean() - value_b.mean()), "low": float(low), "high": float(high),
-                         "seed_low": float(seed_low), "seed_high": float(seed_high),
-                         "seeds_a": len(value_a), "seeds_b": len(value_b),
-                         "per_seed_a": tuple(map(float, value_a)), "per_seed_b": tuple(map(float, value_b)),
-                         "seed_sd_a": _sd(value_a), "seed_sd_b": _sd(value_b),
-                         "seed_aware": bool(len(value_a) > 1 and len(value_b) > 1)})
+    for (a, b, metric), r in replicates.items():
+        value_a, value_b = r["per_seed_a"], r["per_seed_b"]
+        (low, high), (seed_low, seed_high) = (_percentiles(r[k], level) for k in ("clips", "seeds_and_clips"))
+        rows.append({"comparison": f"{a} − {b}", "metric": metric, "estimate": r["estimate"],
+                     "low": low, "high": high, "seed_low": seed_low, "seed_high": seed_high,
+                     "seeds_a": len(value_a), "seeds_b": len(value_b),
+                     "per_seed_a": tuple(map(float, value_a)), "per_seed_b": tuple(map(float, value_b)),
+                     "seed_sd_a": _sd(value_a), "seed_sd_b": _sd(value_b),
+                     "seed_aware": bool(len(value_a) > 1 and len(value_b) > 1)})
     return pd.DataFrame(rows)
+
+
+def contrast_interval(first: dict, second: dict, *, level: float = 0.95) -> dict[str, float]:
+    """How far one difference sits from another, ``(A − B) − (C − D)``, from two entries of
+    :func:`hierarchical_replicates` computed on the same test clips with the same ``seed`` (so paired on clips;
+    the seeds of each run are redrawn independently): ``{"estimate", "low", "high", "seed_low", "seed_high"}``,
+    ``low``/``high`` over test clips, ``seed_low``/``seed_high`` over seeds and clips. Both differences'
+    uncertainty is in it, unlike reading one difference's interval against the other's estimate."""
+    if len(first["clips"]) != len(second["clips"]):
+        raise ValueError("the two differences have different numbers of replicates: compute both with one n_boot")
+    (low, high), (seed_low, seed_high) = (_percentiles(first[k] - second[k], level)
+                                          for k in ("clips", "seeds_and_clips"))
+    return {"estimate": first["estimate"] - second["estimate"], "low": low, "high": high,
+            "seed_low": seed_low, "seed_high": seed_high}
 
 
 def paired_bootstrap(runs: dict[str, list[pd.DataFrame]], pairs: list[tuple[str, str]], *, score: str = "score",

@@ -5,8 +5,9 @@ reference run (``<model>-<loss>-s<seed>``) to the authors' value (Choi & Choi, I
 both losses are trained on the same data, so :func:`study_comparison` compares them there, with the interval over
 test clips and, where both losses have several seeds, the one over seeds and clips
 (:func:`asdlib.evaluation.bootstrap.hierarchical_bootstrap`), and sets each factor's difference beside the
-reference runs' one. A factor *moves* the difference when its interval excludes the reference's estimate (the
-reference's own uncertainty is not added, so this is the lenient reading). :func:`study_verdict` writes it out.
+reference runs' one. A factor *moves* the difference when the interval of its change from the reference's
+difference excludes 0: both differences' uncertainty is in that interval, paired on the test clips
+(:func:`asdlib.evaluation.bootstrap.contrast_interval`). :func:`study_verdict` writes it out.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import pandas as pd
 
-from asdlib.evaluation.bootstrap import hierarchical_bootstrap
+from asdlib.evaluation.bootstrap import contrast_interval, hierarchical_replicates, replicate_table
 from asdlib.teaching.pretrained import ReferenceRun
 from asdlib.teaching.replication import METRIC_NAMES, deciding_interval
 
@@ -53,15 +54,16 @@ def factor_groups(runs: Iterable[ReferenceRun]) -> dict[str, dict[str, list[Refe
     return {f: {loss: sorted(rs, key=lambda r: r.seed) for loss, rs in groups[f].items()} for f in order}
 
 
-RECIPE_ROWS = {"adamw": "optimiser, learning rate", "long60": "epochs", "batch64": "batch", "clip2s": "clip",
-               "no_precise_bn": "BatchNorm statistics", "six_types": "classes"}  # factor -> row of recipe_table
+RECIPE_ROWS = {"adamw": ("optimiser, learning rate", "schedule", "epochs"), "long60": ("schedule", "epochs"),
+               "batch64": ("batch",), "clip2s": ("clip",), "no_precise_bn": ("BatchNorm statistics",),
+               "six_types": ("classes",)}  # factor -> the rows of recipe_table it moves toward the authors'
 
 
 def untested_rows(differing: Sequence[str], tested: Sequence[str]) -> list[str]:
     """The rows of :func:`asdlib.teaching.replication.recipe_table` that differ from the authors' and that no
     factor in ``tested`` (those with both losses shipped) moves toward them; factors outside the recipe (the
     scarcity runs ``clips30``, ``clips60``) move none."""
-    moved = {RECIPE_ROWS[f] for f in tested if f in RECIPE_ROWS}
+    moved = {row for f in tested for row in RECIPE_ROWS.get(f, ())}
     return [row for row in differing if row not in moved]
 
 
@@ -87,43 +89,69 @@ def _show(key: str, value) -> str:
 
 
 # ------------------------------------------------------------------------------------ the factor table
-def _compare(runs: dict[str, list[ReferenceRun]], load_scores, *, n_boot: int, seed: int) -> pd.DataFrame:
-    """Noisy-ArcMix − ArcFace within one factor: ``hierarchical_bootstrap``'s AUC and pAUC rows, plus the
-    machine types the score tables hold."""
-    frames = {label: [load_scores(run) for run in runs[loss]] for loss, label in LOSS_LABELS.items()}
-    table = hierarchical_bootstrap(frames, [tuple(LOSS_LABELS.values())], n_boot=n_boot, seed=seed)
+def _compare(factor: str, runs: dict[str, list[ReferenceRun]], load_scores, *, n_boot: int, seed: int
+             ) -> tuple[pd.DataFrame, dict, frozenset]:
+    """Noisy-ArcMix − ArcFace within one factor: ``hierarchical_bootstrap``'s AUC and pAUC rows plus the machine
+    types the score tables hold, the bootstrap replicates per metric (``hierarchical_replicates``) and the test
+    clips scored."""
+    # The bootstrap redraws a run's seeds with a generator keyed by its name: the reference runs keep the plain
+    # loss names (section 4 of notebook 04 bootstraps them under the same ones), a factor's runs add the factor,
+    # so their seeds are redrawn independently of the reference's.
+    names = {loss: label if factor == REFERENCE else f"{label}, {factor}" for loss, label in LOSS_LABELS.items()}
+    frames = {names[loss]: [load_scores(run) for run in runs[loss]] for loss in LOSS_LABELS}
+    pair = tuple(names.values())
+    replicates = hierarchical_replicates(frames, [pair], n_boot=n_boot, seed=seed)
+    table = replicate_table(replicates)
     types = sorted({t for tables in frames.values() for f in tables for t in f.machine_type.unique()})
     table = table[table.metric.isin(STUDY_METRICS)].reset_index(drop=True)
-    return table.assign(machine_types=", ".join(types), n_types=len(types))
+    first = frames[pair[0]][0]
+    clips = frozenset(first["file" if "file" in first else "path"])
+    return (table.assign(machine_types=", ".join(types), n_types=len(types)),
+            {metric: replicates[(*pair, metric)] for metric in STUDY_METRICS}, clips)
 
 
-def moves(row, reference_row) -> bool | None:
-    """Whether ``row``'s deciding interval (:func:`asdlib.teaching.replication.deciding_interval`) excludes the
-    reference's estimate; None for the reference itself or without one."""
-    if reference_row is None or row.factor == REFERENCE:
+def moves(row) -> bool | None:
+    """Whether ``row``'s change from the reference moves the difference: the interval of the change (over seeds
+    and clips where every run of both factors has several seeds, else over clips) excludes 0. None for the
+    reference itself, and for a factor scored on other test clips, whose change cannot be paired on clips."""
+    if row.factor == REFERENCE or pd.isna(row.change_low):
         return None
-    low, high = deciding_interval(row)
-    return bool(reference_row.estimate < low or reference_row.estimate > high)
+    low, high = ((row.change_seed_low, row.change_seed_high) if row.change_seed_aware
+                 else (row.change_low, row.change_high))
+    return bool(low > 0 or high < 0)
 
 
 def study_comparison(groups: dict[str, dict[str, list[ReferenceRun]]], load_scores: Callable[[ReferenceRun],
                      pd.DataFrame], *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per (factor, metric) of every factor with both losses: the Noisy-ArcMix − ArcFace difference
     (``hierarchical_bootstrap``'s columns), ``machine_types``, ``interval`` (which one decides: ``"seeds and
-    clips"`` or ``"clips"``), ``change`` (estimate − the reference's; NaN without reference runs) and
-    ``moves`` (:func:`moves`). ``load_scores(run)`` returns a run's score table (``pretrained.load_scores``)."""
-    parts = [_compare(runs, load_scores, n_boot=n_boot, seed=seed).assign(factor=factor)
-             for factor, runs in groups.items() if all(loss in runs for loss in LOSS_LABELS)]
-    if not parts:
+    clips"`` or ``"clips"``), ``change`` (estimate − the reference's; NaN without reference runs) with its
+    interval (:func:`asdlib.evaluation.bootstrap.contrast_interval`: ``change_low``/``change_high`` over clips,
+    ``change_seed_low``/``change_seed_high`` over seeds and clips, ``change_seed_aware`` where both factors'
+    runs all have several seeds; NaN for a factor on other test clips) and ``moves`` (:func:`moves`).
+    ``load_scores(run)`` returns a run's score table (``pretrained.load_scores``)."""
+    compared = {factor: _compare(factor, runs, load_scores, n_boot=n_boot, seed=seed)
+                for factor, runs in groups.items() if all(loss in runs for loss in LOSS_LABELS)}
+    if not compared:
         raise ValueError("no factor has runs of both ArcFace and Noisy-ArcMix: nothing to compare")
-    table = pd.concat(parts, ignore_index=True)
+    table = pd.concat([t.assign(factor=f) for f, (t, _, _) in compared.items()], ignore_index=True)
     reference = {r.metric: r for r in table[table.factor == REFERENCE].itertuples()}
     table["interval"] = ["seeds and clips" if aware else "clips" for aware in table.seed_aware]
     table["change"] = [r.estimate - reference[r.metric].estimate if r.metric in reference else float("nan")
                        for r in table.itertuples()]
-    table["moves"] = [moves(r, reference.get(r.metric)) for r in table.itertuples()]
-    first = ["factor", "metric", "estimate", "low", "high", "seed_low", "seed_high", "interval", "change", "moves",
-             "machine_types"]
+    nan = dict.fromkeys(("low", "high", "seed_low", "seed_high"), float("nan"))
+    contrasts = []
+    for r in table.itertuples():
+        paired = REFERENCE in compared and compared[r.factor][2] == compared[REFERENCE][2]
+        contrasts.append(contrast_interval(compared[r.factor][1][r.metric], compared[REFERENCE][1][r.metric])
+                         if paired else nan)
+    for key in ("low", "high", "seed_low", "seed_high"):
+        table[f"change_{key}"] = [c[key] for c in contrasts]
+    table["change_seed_aware"] = [bool(r.seed_aware and reference[r.metric].seed_aware) if r.metric in reference
+                                  else False for r in table.itertuples()]
+    table["moves"] = [moves(r) for r in table.itertuples()]
+    first = ["factor", "metric", "estimate", "low", "high", "seed_low", "seed_high", "interval", "change",
+             "change_low", "change_high", "change_seed_low", "change_seed_high", "moves", "machine_types"]
     return table[first + [c for c in table.columns if c not in first]]
 
 
@@ -184,8 +212,18 @@ def _interval(row) -> str:
     return f"[{_points(low)}, {_points(high)}] over {row.interval}"
 
 
+def _change(row) -> str:
+    """The change from the reference with its deciding interval, e.g. ``"change +4.33 [+1.40, +7.20] over seeds
+    and clips"``."""
+    if pd.isna(row.change_low):
+        return f"change {_points(row.change)} (on other test clips, so not paired with the reference)"
+    aware = row.change_seed_aware
+    low, high = (row.change_seed_low, row.change_seed_high) if aware else (row.change_low, row.change_high)
+    return f"change {_points(row.change)} [{_points(low)}, {_points(high)}] over {'seeds and clips' if aware else 'clips'}"
+
+
 def _factor_line(row) -> str:
-    return f"{row.factor}: {_points(row.estimate)} points, {_interval(row)}, change {_points(row.change)}"
+    return f"{row.factor}: {_points(row.estimate)} points, {_interval(row)}, {_change(row)}"
 
 
 def _metric_verdict(rows: pd.DataFrame, reference) -> list[str]:
@@ -198,18 +236,39 @@ def _metric_verdict(rows: pd.DataFrame, reference) -> list[str]:
     head = (f"**{name}**, Noisy-ArcMix − ArcFace: the reference runs give {_points(reference.estimate)} points, "
             f"95 % interval {_interval(reference)}{clips}.")
     factors = rows[rows.factor != REFERENCE]
-    seeded = factors[factors.seed_aware.astype(bool)]
+    seeded = factors[factors.change_seed_aware.astype(bool)]
     lines = [head, ""]
-    verdicts = (("Move it (their interval over seeds and clips excludes the reference's estimate)", True),
-                ("Do not move it (their interval over seeds and clips contains the reference's estimate)", False))
+    verdicts = (("Move it (the interval of its change from the reference, over seeds and clips, excludes 0)", True),
+                ("Do not move it (that interval contains 0)", False))
     for label, keep in verdicts if len(seeded) else ():
         chosen = seeded[seeded.moves == keep]
         lines.append(f"- {label}: " + ("none" if chosen.empty else "; ".join(map(_factor_line, chosen.itertuples()))))
-    single = factors[~factors.seed_aware.astype(bool)]
+    single = factors[~factors.change_seed_aware.astype(bool)]
     if not single.empty:
+        def clip_reading(r) -> str:
+            if r.moves is None:
+                return ""
+            return f" (the change's clip interval {'excludes' if r.moves else 'contains'} 0)"
         lines.append("- No verdict, one seed a loss (a second seed is needed): " + "; ".join(
-            f"{_factor_line(r)} (the clip interval {'excludes' if r.moves else 'contains'} the reference's estimate)"
-            for r in single.itertuples()))
+            f"{_factor_line(r)}{clip_reading(r)}" for r in single.itertuples()))
+    return lines + [""]
+
+
+def _seed_check(table: pd.DataFrame) -> list[str]:
+    """For factors judged on few seeds: whether every Noisy-ArcMix seed scores above (or below) every ArcFace
+    seed, a check that needs no resampling."""
+    rows = table[(table.factor != REFERENCE) & table.change_seed_aware.astype(bool) & (table.metric == "auc")]
+    if rows.empty:
+        return []
+    few = int(min(rows.seeds_a.min(), rows.seeds_b.min()))
+    lines = [f"Few seeds: a bootstrap over n seeds spreads (n − 1)/n of their variance ({few - 1}/{few} with "
+             f"{few}), so these intervals over seeds run narrow. A check that needs no resampling, AUC per seed:"]
+    for r in rows.itertuples():
+        a, b = r.per_seed_a, r.per_seed_b
+        order = ("every Noisy-ArcMix seed above every ArcFace seed" if min(a) > max(b) else
+                 "every Noisy-ArcMix seed below every ArcFace seed" if max(a) < min(b) else "the seeds overlap")
+        lines.append(f"- {r.factor}: Noisy-ArcMix {', '.join(f'{100 * v:.1f}' for v in a)} %, ArcFace "
+                     f"{', '.join(f'{100 * v:.1f}' for v in b)} %: {order}")
     return lines + [""]
 
 
@@ -229,6 +288,7 @@ def study_verdict(table: pd.DataFrame) -> str:
         lines += [f"{', '.join(other)} average{'s' if len(other) == 1 else ''} over other machine types "
                   f"({'; '.join(table.machine_types[table.factor == f].iloc[0] for f in other)}) than the "
                   f"reference ({ref_types}): part of its change is the average itself, not the loss.", ""]
+    lines += _seed_check(table)
     one_seed = sorted(set(table.factor[~table.seed_aware.astype(bool)]))
     if one_seed:
         lines += [f"{', '.join(one_seed)}: a loss with one seed, so the interval covers the test clips only; a new "
@@ -236,7 +296,7 @@ def study_verdict(table: pd.DataFrame) -> str:
                   "clips with its one over clips).", ""]
     n = int((table.factor != REFERENCE).sum())
     lines += [f"These are {n} intervals read at once: about one in twenty 95 % intervals misses by chance, so "
-              f"about {n / 20:.1f} of them may exclude the reference's estimate with no effect behind it; a "
+              f"about {n / 20:.1f} of them may exclude 0 with no effect behind it; a "
               "factor that moves only one metric, or only barely, needs a second run before it explains anything.",
               ""]
     return "\n".join(lines)

@@ -50,20 +50,22 @@ def plot_mixup_toy(lam: float, *, delta_deg: float = 90.0, m: float = 0.7, s: fl
     return fig
 
 
-def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None, filled: Sequence[bool] | None = None,
+                     filled_key: str = "dot filled: the interval excludes 0; dot hollow: it contains 0") -> Axes:
     """Forest plot of bootstrap differences (percentage points). Thin black line: the interval over test clips
     (:func:`asdlib.evaluation.bootstrap.paired_bootstrap`); thick grey line, where the table has one
     (``seed_low``/``seed_high`` of ``hierarchical_bootstrap``): over seeds and clips. Marker filled: the interval
     the verdict rests on (:func:`asdlib.teaching.replication.deciding_interval`) excludes 0; hollow: it contains 0; square: a run with one
-    seed, whose seed-to-seed spread is unknown, so no verdict."""
+    seed, whose seed-to-seed spread is unknown, so no verdict. ``filled`` (one bool per row) and ``filled_key``
+    replace that rule where another one decides (the replication study: whether a factor moves the difference)."""
     rows = table.reset_index(drop=True)
     if ax is None:
         ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.6))[1]
     y = np.arange(len(rows))[::-1]
     seeds = "seed_low" in rows.columns
-    for yi, row in zip(y, rows.itertuples()):
+    for k, (yi, row) in enumerate(zip(y, rows.itertuples())):
         low, high = deciding_interval(row)
-        sure = low > 0 or high < 0
+        sure = (low > 0 or high < 0) if filled is None else bool(filled[k])
         if seeds and row.seed_aware:
             ax.plot([100 * row.seed_low, 100 * row.seed_high], [yi, yi], color="0.7", lw=5, solid_capstyle="butt")
         ax.plot([100 * row.low, 100 * row.high], [yi, yi], color="k", lw=1.5)
@@ -76,7 +78,7 @@ def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     what = "black: 95 % interval over test clips" + ("; grey: over seeds and clips" if grey else "")
     single = seeds and not rows.seed_aware.astype(bool).all()  # some rows are drawn as squares
     dots = not seeds or bool(rows.seed_aware.astype(bool).any())
-    keys = (["dot filled: the interval excludes 0; dot hollow: it contains 0"] if dots else []) + (
+    keys = ([filled_key] if dots else []) + (
         ["square: one seed, no verdict either way"] if single else [])
     ax.set(xlabel=f"difference (percentage points); {what}", title="; ".join(keys))
     return ax
@@ -148,9 +150,9 @@ def _mark_peak(ax: Axes, curve: pd.Series, color: str, k: int) -> None:
     ax.scatter([epoch], [value], s=36, color=color, zorder=3)
     ax.axvline(epoch, color=color, ls=":", lw=1)
     right = epoch > (curve.index.min() + curve.index.max()) / 2
-    ax.text(epoch, 0.04 + 0.08 * k, f"peak {value:.1f} % (epoch {epoch}) " if right else f" peak {value:.1f} % "
-            f"(epoch {epoch})", transform=ax.get_xaxis_transform(), ha="right" if right else "left", fontsize=8,
-            color=color)
+    ax.annotate(f"peak {value:.1f} % (epoch {epoch})", (epoch, 0.04 + 0.08 * k), xycoords=ax.get_xaxis_transform(),
+                xytext=(-4 if right else 4, 0), textcoords="offset points", ha="right" if right else "left",
+                fontsize=8, color=color, bbox={"fc": "white", "ec": "none", "alpha": 0.85, "pad": 1.0})  # over the lines
 
 
 MIXUP_LABELS = ("ArcMix", "Noisy-ArcMix")  # losses that train on mixed clips
@@ -193,15 +195,17 @@ def plot_long_runs(histories: Mapping[str, Sequence[pd.DataFrame]], *, window: i
 
 def plot_factor_effects(table: pd.DataFrame, *, axes=None) -> Figure:
     """:func:`plot_differences` of :func:`asdlib.teaching.study.study_comparison`'s table, one row per factor and
-    one panel per metric; the dashed line is the reference runs' estimate, which a factor moves when its deciding
-    interval excludes it."""
+    one panel per metric; the dashed line is the reference runs' estimate. A filled dot: the factor moves the
+    difference (``moves``: the interval of its change from the reference's difference excludes 0)."""
     metrics = list(dict.fromkeys(table.metric))
     if axes is None:
         axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics), 0.45 * table.factor.nunique() + 1.8),
                             layout="constrained", squeeze=False)[1][0]
     for ax, metric in zip(axes, metrics):
         rows = table[table.metric == metric]
-        plot_differences(rows.assign(comparison=rows.factor), ax=ax)
+        plot_differences(rows.assign(comparison=rows.factor), ax=ax, filled=list((rows.moves == True) & rows.change_seed_aware),  # noqa: E712
+                         filled_key="dot filled: moves the difference (the interval of its change excludes 0); "
+                                    "hollow: does not")
         reference = rows[rows.factor == REFERENCE]
         if not reference.empty:
             ax.axvline(100 * reference.estimate.iloc[0], color="#D55E00", ls="--", lw=1.2)  # not the dotted 0
