@@ -80,7 +80,8 @@ def plot_differences(table: pd.DataFrame, *, ax: Axes | None = None, filled: Seq
     dots = not seeds or bool(rows.seed_aware.astype(bool).any())
     keys = ([filled_key] if dots else []) + (
         ["square: one seed, no verdict either way"] if single else [])
-    ax.set(xlabel=f"difference (percentage points); {what}", title="; ".join(keys))
+    ax.set(xlabel=f"difference (percentage points); {what}",
+           title=("\n" if sum(map(len, keys)) > 80 else "; ").join(keys))  # long keys: one line each
     return ax
 
 
