@@ -12,6 +12,7 @@ difference excludes 0: both differences' uncertainty is in that interval, paired
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -261,8 +262,11 @@ def _seed_check(table: pd.DataFrame) -> list[str]:
     if rows.empty:
         return []
     few = int(min(rows.seeds_a.min(), rows.seeds_b.min()))
+    chance = math.comb(2 * few, few)  # orderings of few + few seeds; one puts every seed of one loss above
     lines = [f"Few seeds: a bootstrap over n seeds spreads (n − 1)/n of their variance ({few - 1}/{few} with "
-             f"{few}), so these intervals over seeds run narrow. A check that needs no resampling, AUC per seed:"]
+             f"{few}), so these intervals over seeds run narrow. A check that needs no resampling, AUC per seed "
+             f"(with {few} + {few} seeds and no difference between the losses, every seed of one above every seed "
+             f"of the other happens by chance 1 time in {chance // 2}, in either direction):"]
     for r in rows.itertuples():
         a, b = r.per_seed_a, r.per_seed_b
         order = ("every Noisy-ArcMix seed above every ArcFace seed" if min(a) > max(b) else

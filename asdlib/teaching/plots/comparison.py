@@ -205,8 +205,8 @@ def plot_factor_effects(table: pd.DataFrame, *, axes=None) -> Figure:
     for ax, metric in zip(axes, metrics):
         rows = table[table.metric == metric]
         plot_differences(rows.assign(comparison=rows.factor), ax=ax, filled=list((rows.moves == True) & rows.change_seed_aware),  # noqa: E712
-                         filled_key="dot filled: moves the difference (the interval of its change excludes 0); "
-                                    "hollow: does not")
+                         filled_key="dot filled: the factor moves the difference (the interval of its change "
+                                    "from the reference excludes 0); hollow: it does not (or it is the reference)")
         reference = rows[rows.factor == REFERENCE]
         if not reference.empty:
             ax.axvline(100 * reference.estimate.iloc[0], color="#D55E00", ls="--", lw=1.2)  # not the dotted 0
@@ -216,8 +216,8 @@ def plot_factor_effects(table: pd.DataFrame, *, axes=None) -> Figure:
         ax.set_xlabel("difference (percentage points)")
     fig = axes[0].figure
     grey = "seed_aware" in table and bool(table.seed_aware.astype(bool).any())
-    fig.supxlabel("black: 95 % interval over test clips" + ("; grey: over seeds and clips" if grey else ""),
-                  fontsize=8)
+    fig.supxlabel("black: 95 % interval over test clips" + ("; grey: over seeds and clips" if grey else "")
+                  + "; grey dotted: 0", fontsize=8)
     return fig
 
 
