@@ -111,14 +111,21 @@ def _compare(factor: str, runs: dict[str, list[ReferenceRun]], load_scores, *, n
             {metric: replicates[(*pair, metric)] for metric in STUDY_METRICS}, clips)
 
 
+def change_interval(row) -> tuple[float, float]:
+    """The interval a factor's change is judged by: over seeds and clips where every run of the factor and of the
+    reference has several seeds (``change_seed_aware``), else over clips."""
+    if row.change_seed_aware:
+        return row.change_seed_low, row.change_seed_high
+    return row.change_low, row.change_high
+
+
 def moves(row) -> bool | None:
     """Whether ``row``'s change from the reference moves the difference: the interval of the change (over seeds
     and clips where every run of both factors has several seeds, else over clips) excludes 0. None for the
     reference itself, and for a factor scored on other test clips, whose change cannot be paired on clips."""
     if row.factor == REFERENCE or pd.isna(row.change_low):
         return None
-    low, high = ((row.change_seed_low, row.change_seed_high) if row.change_seed_aware
-                 else (row.change_low, row.change_high))
+    low, high = change_interval(row)
     return bool(low > 0 or high < 0)
 
 
@@ -218,9 +225,9 @@ def _change(row) -> str:
     and clips"``."""
     if pd.isna(row.change_low):
         return f"change {_points(row.change)} (on other test clips, so not paired with the reference)"
-    aware = row.change_seed_aware
-    low, high = (row.change_seed_low, row.change_seed_high) if aware else (row.change_low, row.change_high)
-    return f"change {_points(row.change)} [{_points(low)}, {_points(high)}] over {'seeds and clips' if aware else 'clips'}"
+    low, high = change_interval(row)
+    over = "seeds and clips" if row.change_seed_aware else "clips"
+    return f"change {_points(row.change)} [{_points(low)}, {_points(high)}] over {over}"
 
 
 def _factor_line(row) -> str:
