@@ -21,8 +21,9 @@ from asdlib.teaching import pretrained  # noqa: E402
 from asdlib.teaching.plots.comparison import (plot_angle_gap_history, plot_differences,  # noqa: E402
                                              plot_factor_effects, plot_long_runs)
 from asdlib.teaching.pretrained import ReferenceRun  # noqa: E402
-from asdlib.teaching.study import (REFERENCE, factor_groups, factor_profiles, parse_run_name,  # noqa: E402
-                                   profile_differences, run_profile, study_comparison, study_verdict)
+from asdlib.teaching.study import (REFERENCE, changes_from_reference, factor_groups, factor_profiles,  # noqa: E402
+                                   parse_run_name, profile_differences, run_profile, study_comparison,
+                                   study_verdict)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
@@ -261,25 +262,51 @@ def test_plot_long_runs_draws_each_seed_the_mean_and_the_peak():
     matplotlib.pyplot.close(fig)
 
 
-def test_plot_factor_effects_one_row_per_factor_per_metric(table):
-    fig = plot_factor_effects(table)
-    assert len(fig.axes) == 2
-    labels = [t.get_text().split(":")[0] for t in fig.axes[0].get_yticklabels()]
-    assert sorted(labels) == sorted(SHIFTS)
-    # a filled dot is a factor that moves the difference; none does here with several seeds (batch64, which
-    # moves over clips, has one seed a loss: a square, no verdict), and the reference, whose own interval
-    # excludes 0, stays hollow: the rule is the change's interval, not the difference's
-    def filled(fig) -> dict:
-        auc = table[table.metric == "auc"].reset_index(drop=True)
-        dots = [line for line in fig.axes[0].lines if line.get_marker() in ("o", "s")]
-        return {auc.factor[k]: dot.get_markerfacecolor() != "w" for k, dot in enumerate(dots)}
+def test_changes_from_reference_are_the_paired_changes_without_the_reference(table):
+    changes = changes_from_reference(table)
+    assert set(changes.factor) == {"batch64", "adamw"}  # no reference, no six_types (other test clips)
+    row = changes.set_index(["factor", "metric"]).loc[("adamw", "auc")]
+    source = table.set_index(["factor", "metric"]).loc[("adamw", "auc")]
+    assert (row.estimate, row.low, row.high, row.seed_low, row.seed_high) == (
+        source.change, source.change_low, source.change_high, source.change_seed_low, source.change_seed_high)
+    assert bool(row.seed_aware) and not changes.set_index(["factor", "metric"]).loc[("batch64", "auc"), "seed_aware"]
 
-    assert filled(fig) == dict.fromkeys(SHIFTS, False)
+
+def test_plot_factor_effects_differences_on_top_changes_below(table):
+    fig = plot_factor_effects(table)
+    assert len(fig.axes) == 4  # two metrics, two rows
+
+    def dots(ax, rows: pd.DataFrame) -> dict:
+        marks = [line for line in ax.lines if line.get_marker() in ("o", "s")]
+        assert len(marks) == len(rows)
+        return {f: (m.get_marker(), m.get_markerfacecolor() != "w") for f, m in zip(rows.factor, marks)}
+
+    auc = table[table.metric == "auc"].reset_index(drop=True)
+    top, bottom = fig.axes[0], fig.axes[2]
+    assert sorted(t.get_text() for t in top.get_yticklabels()) == sorted(SHIFTS)
+    assert sorted(t.get_text() for t in bottom.get_yticklabels()) == ["adamw", "batch64"]
+    # top: a difference is filled where its own interval over seeds and clips excludes 0 (the reference's
+    # contains it: hollow, until its upper end is moved below 0); one seed is a square, never filled
+    reference = auc.set_index("factor").loc[REFERENCE]
+    assert reference.seed_low < 0 < reference.seed_high
+    assert dots(top, auc)[REFERENCE] == ("o", False) and dots(top, auc)["batch64"] == ("s", False)
+    sure = table.assign(seed_high=[-0.001 if f == REFERENCE else h for f, h in zip(table.factor, table.seed_high)])
+    assert dots(plot_factor_effects(sure).axes[0], auc)[REFERENCE] == ("o", True)
+    # bottom: filled where the factor moves the difference; none does with several seeds here (batch64, which
+    # moves over clips, has one seed a loss: a square, no verdict)
+    changes = changes_from_reference(table)
+    below = changes[changes.metric == "auc"]
+    assert dots(bottom, below) == {"batch64": ("s", False), "adamw": ("o", False)}
     assert table.set_index(["factor", "metric"]).loc[("batch64", "auc"), "moves"] is True
     moving = table.assign(moves=[True if f == "adamw" else m for f, m in zip(table.factor, table.moves)])
-    assert filled(plot_factor_effects(moving)) == {f: f == "adamw" for f in SHIFTS}
-    assert "moves the difference" in fig.axes[0].get_title()
-    matplotlib.pyplot.close(fig)
+    assert dots(plot_factor_effects(moving).axes[2], below)["adamw"] == ("o", True)
+    assert "moves the difference" in bottom.get_title() and "change from the reference" in bottom.get_title()
+    assert "not drawn: six_types (other test clips)" in bottom.get_title()
+    # the change's interval is the one drawn below: adamw's black line spans change_low..change_high
+    row = below.set_index("factor").loc["adamw"]
+    spans = [sorted(line.get_xdata()) for line in bottom.lines if line.get_linewidth() == 1.5]
+    assert any(np.allclose(x, [100 * row.low, 100 * row.high]) for x in spans)
+    matplotlib.pyplot.close("all")
 
 
 # ------------------------------------------------------------------------------------ bench/replication_study.py

@@ -163,6 +163,19 @@ def study_comparison(groups: dict[str, dict[str, list[ReferenceRun]]], load_scor
     return table[first + [c for c in table.columns if c not in first]]
 
 
+def changes_from_reference(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`study_comparison`'s table that have a change from the reference, the change moved into
+    the difference's columns (for :func:`asdlib.teaching.plots.comparison.plot_differences`): ``estimate`` =
+    ``change``, ``low``/``high`` = ``change_low``/``change_high`` (over clips), ``seed_low``/``seed_high``/
+    ``seed_aware`` = the change's interval over seeds and clips. The reference itself and factors on other test
+    clips (no paired change) drop."""
+    rows = table[(table.factor != REFERENCE) & table.change_low.notna()]
+    columns = {"change": "estimate", "change_low": "low", "change_high": "high", "change_seed_low": "seed_low",
+               "change_seed_high": "seed_high", "change_seed_aware": "seed_aware"}
+    return (rows.drop(columns=[c for c in columns.values() if c in rows]).rename(columns=columns)
+            .assign(seed_aware=lambda t: t.seed_aware.astype(bool)).reset_index(drop=True))
+
+
 # ------------------------------------------------------------------------------------ the paper's other half
 def run_profile(run: ReferenceRun, scores: pd.DataFrame, history: pd.DataFrame | None = None) -> dict:
     """One run beyond its AUC: the AUC per machine type, the normal angles' per-ID IQR (compactness, degrees) and

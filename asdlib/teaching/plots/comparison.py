@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 
 from asdlib.teaching.plots import LABEL_COLORS, LOSS_COLORS
 from asdlib.teaching.replication import METRIC_NAMES, deciding_interval
-from asdlib.teaching.study import REFERENCE
+from asdlib.teaching.study import REFERENCE, changes_from_reference
 from asdlib.teaching.toy import TOY_LOSSES, mixed_clip_losses, optimal_angles
 
 TOY_COLORS = {k: LOSS_COLORS[k] for k in ("mixup CE", "ArcMix", "Noisy-ArcMix")}
@@ -195,26 +195,45 @@ def plot_long_runs(histories: Mapping[str, Sequence[pd.DataFrame]], *, window: i
 
 
 def plot_factor_effects(table: pd.DataFrame, *, axes=None) -> Figure:
-    """:func:`plot_differences` of :func:`asdlib.teaching.study.study_comparison`'s table, one row per factor and
-    one panel per metric; the dashed line is the reference runs' estimate. A filled dot: the factor moves the
-    difference (``moves``: the interval of its change from the reference's difference excludes 0)."""
+    """Two rows of :func:`plot_differences`, one column per metric, from
+    :func:`asdlib.teaching.study.study_comparison`'s table. Top: Noisy-ArcMix − ArcFace per factor (filled: its
+    interval excludes 0; orange dashed: the reference runs' difference). Bottom: each factor's *change* from the
+    reference (:func:`changes_from_reference`), the interval that decides whether it moves the difference (filled:
+    ``moves``, the change's interval over seeds and clips excludes 0). ``axes``: a (2, n_metrics) array."""
     metrics = list(dict.fromkeys(table.metric))
+    changes = changes_from_reference(table)
     if axes is None:
-        axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics), 0.45 * table.factor.nunique() + 1.8),
-                            layout="constrained", squeeze=False)[1][0]
-    for ax, metric in zip(axes, metrics):
+        height = 0.45 * (table.factor.nunique() + changes.factor.nunique()) + 3.6
+        axes = plt.subplots(2, len(metrics), figsize=(7 * len(metrics), height), layout="constrained",
+                            squeeze=False, height_ratios=[table.factor.nunique() + 2,
+                                                          max(changes.factor.nunique(), 1) + 2])[1]
+    for top, bottom, metric in zip(axes[0], axes[1], metrics):
+        name = METRIC_NAMES.get(metric, metric)
         rows = table[table.metric == metric]
-        plot_differences(rows.assign(comparison=rows.factor), ax=ax, filled=list((rows.moves == True) & rows.change_seed_aware),  # noqa: E712
-                         filled_key="dot filled: the factor moves the difference (the interval of its change "
-                                    "from the reference excludes 0); hollow: it does not (or it is the reference)")
+        plot_differences(rows.assign(comparison=rows.factor), ax=top)
         reference = rows[rows.factor == REFERENCE]
         if not reference.empty:
-            ax.axvline(100 * reference.estimate.iloc[0], color="#D55E00", ls="--", lw=1.2)  # not the dotted 0
-        ax.set_yticks(ax.get_yticks(), [t.get_text().split(":")[0] for t in ax.get_yticklabels()])
-        ax.set_title(f"Noisy-ArcMix − ArcFace, {METRIC_NAMES.get(metric, metric)}; orange dashed: the reference runs\n"
-                     + ax.get_title(), fontsize=8)
-        ax.set_xlabel("difference (percentage points)")
-    fig = axes[0].figure
+            top.axvline(100 * reference.estimate.iloc[0], color="#D55E00", ls="--", lw=1.2)  # not the dotted 0
+        top.set_title(f"Noisy-ArcMix − ArcFace, {name}; orange dashed: the reference runs\n" + top.get_title(),
+                      fontsize=8)
+        top.set_xlabel("difference (percentage points)")
+        moved = changes[changes.metric == metric]
+        if moved.empty:
+            bottom.set_axis_off()
+            continue
+        plot_differences(moved.assign(comparison=moved.factor), ax=bottom,
+                         filled=list((moved.moves == True) & moved.seed_aware),  # noqa: E712
+                         filled_key="dot filled: the factor moves the difference (this interval excludes 0); "
+                                    "hollow: it does not")
+        unpaired = sorted(set(rows.factor) - set(moved.factor) - {REFERENCE})  # on other test clips
+        bottom.set_title(f"its change from the reference (factor's difference − reference's), {name}"
+                         + (f"; not drawn: {', '.join(unpaired)} (other test clips)" if unpaired else "")
+                         + "\n" + bottom.get_title(), fontsize=8)
+        bottom.set_xlabel("change (percentage points)")
+    for ax in axes.ravel():
+        if ax.get_yticklabels():
+            ax.set_yticks(ax.get_yticks(), [t.get_text().split(":")[0] for t in ax.get_yticklabels()])
+    fig = axes[0][0].figure
     grey = "seed_aware" in table and bool(table.seed_aware.astype(bool).any())
     fig.supxlabel("black: 95 % interval over test clips" + ("; grey: over seeds and clips" if grey else "")
                   + "; grey dotted: 0", fontsize=8)
