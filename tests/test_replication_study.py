@@ -187,7 +187,9 @@ def test_verdict_names_the_moving_factor_and_the_many_intervals(table):
     assert "Few seeds: a bootstrap over n seeds spreads (n − 1)/n of their variance (1/2 with 2)" in text
     assert "- adamw: Noisy-ArcMix" in text and "the seeds overlap" in text
     assert "**AUC**" in text and "**pAUC**" in text
-    assert "about one in twenty 95 % intervals misses by chance" in text and "These are 6 intervals" in text
+    assert "about one in twenty 95 % intervals misses by chance" in text
+    # only judged changes count: adamw's, both metrics (batch64 has one seed, six_types no paired change)
+    assert "These are 2 change intervals judged at once" in text and "about 0.1 of them" in text
     assert "six_types averages over other machine types" in text
     assert "batch64, six_types: a loss with one seed" in text
 

@@ -286,7 +286,7 @@ def _seed_check(table: pd.DataFrame) -> list[str]:
     lines = [f"Few seeds: a bootstrap over n seeds spreads (n − 1)/n of their variance ({few - 1}/{few} with "
              f"{few}), so these intervals over seeds run narrow. A check that needs no resampling, AUC per seed "
              f"(with {few} + {few} seeds and no difference between the losses, every seed of one above every seed "
-             f"of the other happens by chance 1 time in {chance // 2}, in either direction):"]
+             f"of the other happens by chance 1 time in {chance // 2}: 1 in {chance} each way):"]
     for r in rows.itertuples():
         a, b = r.per_seed_a, r.per_seed_b
         order = ("every Noisy-ArcMix seed above every ArcFace seed" if min(a) > max(b) else
@@ -318,8 +318,9 @@ def study_verdict(table: pd.DataFrame) -> str:
         lines += [f"{', '.join(one_seed)}: a loss with one seed, so the interval covers the test clips only; a new "
                   "seed alone can move a difference that far (compare the reference's interval over seeds and "
                   "clips with its one over clips).", ""]
-    n = int((table.factor != REFERENCE).sum())
-    lines += [f"These are {n} intervals read at once: about one in twenty 95 % intervals misses by chance, so "
+    n = int(((table.factor != REFERENCE) & table.change_seed_aware.astype(bool)).sum())  # the judged changes
+    lines += [f"These are {n} change intervals judged at once (every factor with a verdict, each metric): about "
+              f"one in twenty 95 % intervals misses by chance, so "
               f"about {n / 20:.1f} of them may exclude 0 with no effect behind it; a "
               "factor that moves only one metric, or only barely, needs a second run before it explains anything.",
               ""]
